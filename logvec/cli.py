@@ -1,0 +1,223 @@
+"""The `logvec` command line: run, search, stats, fit, validate."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Turn logs into searchable vectors, flag anomalies, find similar past incidents.")
+err = Console(stderr=True)
+out = Console()
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+
+
+PipelineOpt = typer.Option(..., "--pipeline", "-p", help="pipeline YAML file")
+DataDirOpt = typer.Option(None, "--data-dir", "-d", help="model, store and dead letters (default: run.data_dir)")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _load(pipeline: Path):
+    from logvec.config import ConfigError, load_pipeline
+
+    try:
+        return load_pipeline(pipeline)
+    except ConfigError as e:
+        _fail(str(e))
+
+
+def _runner(pipeline: Path, data_dir: Optional[Path]):
+    from logvec.model import ModelError
+    from logvec.pipeline import Runner
+
+    config = _load(pipeline)
+    try:
+        return Runner(config, data_dir)
+    except ModelError as e:
+        _fail(str(e))
+
+
+@app.command()
+def validate(pipeline: Path = typer.Argument(..., help="pipeline YAML file")) -> None:
+    """Check a pipeline file; errors name the key and the problem."""
+    config = _load(pipeline)
+    out.print(f"{pipeline}: ok (vectorizer {config.vectorizer.type}, detector {config.detector.type}, "
+              f"store {config.store.type})", highlight=False)
+
+
+@app.command()
+def run(
+    pipeline: Path = PipelineOpt,
+    input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="file, glob or - for stdin; repeatable"),
+    data_dir: Optional[Path] = DataDirOpt,
+    follow: bool = typer.Option(False, "--follow", "-f", help="keep reading the (last) file as it grows"),
+    exit_when_idle: Optional[float] = typer.Option(None, help="with --follow: stop after this many idle seconds"),
+    format: Format = typer.Option(Format.table, "--format"),
+    progress: Optional[bool] = typer.Option(None, help="progress bar (default: when stderr is a terminal)"),
+) -> None:
+    """Process logs: parse, mask, template, vectorize, detect, store. Fits on the first lines when needed."""
+    from logvec.sources import open_source
+    from logvec.store import StoreDimensionError
+
+    runner = _runner(pipeline, data_dir)
+    stop = {"now": False}
+
+    def on_signal(signum, frame):  # finish the batch in hand, then stop
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        batches = open_source(runner.config, input, follow=follow or None, idle_exit=exit_when_idle)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    show = sys.stderr.isatty() if progress is None else progress
+    try:
+        if show:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                          console=err, transient=True) as bar:
+                task = bar.add_task("starting")
+                summary = runner.run(batches, on_batch=lambda s: bar.update(
+                    task, description=f"{s.lines:,} lines  {s.lines_per_second:,.0f} lines/s  "
+                                      f"{s.anomalies:,} anomalies"), should_stop=lambda: stop["now"])
+        else:
+            summary = runner.run(batches, should_stop=lambda: stop["now"])
+    except KeyboardInterrupt:
+        summary = runner.summary
+    except StoreDimensionError as e:
+        _fail(str(e))
+    finally:
+        runner.close()
+    if format == Format.json:
+        print(json.dumps(summary.to_dict()))
+        return
+    t = Table(title=f"logvec run — {runner.config.name}", show_header=False)
+    rows = [("lines", f"{summary.lines:,}"), ("records stored", f"{summary.records:,}"),
+            ("templates", f"{summary.templates:,}"), ("anomalies", f"{summary.anomalies:,}"),
+            ("dead letters", f"{summary.dead_letters:,}"), ("blank lines skipped", f"{summary.blank:,}"),
+            ("lines/s", f"{summary.lines_per_second:,.0f}"), ("seconds", f"{summary.seconds:.2f}"),
+            ("model", "fitted on this input" if summary.fitted else "loaded"),
+            ("data dir", str(runner.data_dir))]
+    if summary.dead_letters:
+        rows.append(("dead-letter file", str(runner.dead_letters.path)))
+    for k, v in rows:
+        t.add_row(k, v)
+    out.print(t)
+
+
+@app.command()
+def fit(
+    pipeline: Path = PipelineOpt,
+    input: list[str] = typer.Option(..., "--input", "-i", help="baseline logs: file, glob or -"),
+    data_dir: Optional[Path] = DataDirOpt,
+) -> None:
+    """Fit the model (templates, vectorizer, detector) on baseline logs and save it in DATA_DIR/model."""
+    from logvec.pipeline import Runner
+    from logvec.sources import open_source
+
+    config = _load(pipeline)
+    runner = Runner(config, data_dir, load_model=False)
+    try:
+        batches = list(open_source(config, input))
+    except (FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    if not any(len(b) for b in batches):
+        _fail("the baseline is empty: nothing to fit on")
+    model = runner.fit(batches)
+    out.print(f"model saved in {runner.model_dir}: {model.meta['baseline_lines']:,} baseline records, "
+              f"{model.meta['templates']:,} templates, {model.meta['dim']}-dim {model.meta['vectorizer']} vectors",
+              highlight=False)
+
+
+def _filters(service, level, since, until, anomalies):
+    from logvec.store import SearchFilters
+    from logvec.timeparse import parse_time_arg
+
+    try:
+        return SearchFilters(service=service, level=level,
+                             since=parse_time_arg(since) if since else None,
+                             until=parse_time_arg(until) if until else None, anomalies_only=anomalies)
+    except ValueError as e:
+        _fail(str(e))
+
+
+@app.command()
+def search(
+    query: str = typer.Argument(..., help="a log line or message to find the like of"),
+    pipeline: Path = PipelineOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+    k: int = typer.Option(10, "-k", min=1, help="how many hits"),
+    service: Optional[str] = typer.Option(None, "--service"),
+    level: Optional[str] = typer.Option(None, "--level"),
+    since: Optional[str] = typer.Option(None, "--since", help="ISO time, epoch, or 2h/7d ago"),
+    until: Optional[str] = typer.Option(None, "--until"),
+    anomalies: bool = typer.Option(False, "--anomalies", help="only records flagged anomalous"),
+    format: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """Find the stored records most similar to QUERY (cosine similarity, best first)."""
+    from logvec.model import ModelError
+
+    runner = _runner(pipeline, data_dir)
+    try:
+        hits = runner.search(query, k=k, filters=_filters(service, level, since, until, anomalies))
+    except ModelError as e:
+        _fail(str(e))
+    finally:
+        runner.close()
+    if format == Format.json:
+        print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
+        return
+    t = Table(title=f"{len(hits)} hits", expand=True)
+    for col in ("score", "timestamp", "service", "message", "why flagged"):
+        t.add_column(col, overflow="fold")
+    for h in hits:
+        t.add_row(f"{h.score:.3f}", h.timestamp or "", h.service, h.message, h.reason)
+    out.print(t)
+
+
+@app.command()
+def stats(
+    pipeline: Path = PipelineOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+    format: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """What the store holds: records, templates, anomalies."""
+    runner = _runner(pipeline, data_dir)
+    try:
+        s = runner.store.stats()
+    finally:
+        runner.close()
+    s["model"] = runner.model.meta if runner.model else None
+    s["dead_letters"] = len(runner.dead_letters.read())
+    if format == Format.json:
+        print(json.dumps(s))
+        return
+    t = Table(show_header=False)
+    for key in ("records", "templates", "anomalies", "distinct_vectors", "dim", "dead_letters", "path"):
+        t.add_row(key, str(s[key]))
+    out.print(t)
+
+
+def main() -> None:  # pragma: no cover
+    app()

@@ -1,0 +1,282 @@
+"""Pipeline YAML: the schema, `${VAR:-default}` substitution, and errors that name the file and the key.
+
+One file describes the whole flow (source → parse → masking → templates → vectorizer → detector → store), so
+an analyst can copy it, tune it and compare it; the same file runs on a laptop or against Kafka/OpenSearch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """A pipeline file that cannot be used; the message names the file, the key path and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---------------------------------------------------------------- sources
+class FileSourceConfig(_Strict):
+    type: Literal["file"] = "file"
+    paths: list[str] = Field(default_factory=list, description="files or globs; .gz is read transparently")
+    follow: bool = False
+    poll_interval: float = Field(0.5, gt=0)
+
+
+class StdinSourceConfig(_Strict):
+    type: Literal["stdin"]
+
+
+SourceConfig = Annotated[Union[FileSourceConfig, StdinSourceConfig], Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- parse
+class FieldMap(_Strict):
+    """Where each record field comes from (JSON key, dotted for nesting)."""
+
+    message: str = "message"
+    timestamp: str | None = "timestamp"
+    service: str | None = "service"
+    level: str | None = "level"
+
+
+class ParseConfig(_Strict):
+    type: Literal["plain", "json", "regex"] = "plain"
+    patterns: list[str] = Field(
+        default_factory=list,
+        description="regex only: tried in order; named groups timestamp, service, level, message",
+    )
+    fields: FieldMap = Field(default_factory=FieldMap, description="json only")
+    timestamp_formats: list[str] = Field(
+        default_factory=list, description="strptime formats tried before the built-in ones"
+    )
+    on_mismatch: Literal["plain", "dead_letter"] = Field(
+        "plain", description="regex: keep a line no pattern matches as a plain message, or dead-letter it"
+    )
+    missing_message: Literal["dead_letter", "raw"] = Field(
+        "dead_letter", description="json: a line without the message field is dead-lettered, or kept as raw text"
+    )
+    max_line_bytes: int = Field(65536, ge=256, description="longer lines are truncated and flagged")
+    service: str | None = Field(None, description="service name for records that carry none")
+
+    @field_validator("patterns")
+    @classmethod
+    def _compile(cls, patterns: list[str]) -> list[str]:
+        for i, p in enumerate(patterns):
+            try:
+                rx = re.compile(p)
+            except re.error as e:
+                raise ValueError(f"patterns[{i}] is not a valid regex: {e}") from None
+            if "message" not in rx.groupindex:
+                raise ValueError(f"patterns[{i}] has no named group 'message'")
+        return patterns
+
+
+# ---------------------------------------------------------------- masking
+BUILTIN_MASKS = ("url", "uuid", "ip", "path", "host", "time", "hex", "num", "id")
+
+
+class CustomMask(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    pattern: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compile(cls, p: str) -> str:
+        try:
+            re.compile(p)
+        except re.error as e:
+            raise ValueError(f"not a valid regex: {e}") from None
+        return p
+
+
+class MaskingConfig(_Strict):
+    custom: list[CustomMask] = Field(default_factory=list, description="applied before the built-in masks")
+    builtin: list[Literal[BUILTIN_MASKS]] = Field(default_factory=lambda: list(BUILTIN_MASKS))  # type: ignore[valid-type]
+
+
+# ---------------------------------------------------------------- templates
+class TemplatesConfig(_Strict):
+    """Drain3 parameters (see Drain3's TemplateMinerConfig); defaults measured on the 15 Loghub systems."""
+
+    sim_th: float = Field(0.7, gt=0, le=1)
+    depth: int = Field(5, ge=3)
+    max_children: int = Field(100, ge=2)
+    max_clusters: int | None = Field(None, ge=1)
+    extra_delimiters: list[str] = Field(default_factory=lambda: ["="])
+    cache_size: int = Field(200_000, ge=0, description="masked lines remembered with their template id")
+
+
+# ---------------------------------------------------------------- vectorizers
+class _SparseTextParams(_Strict):
+    max_features: int = Field(4096, ge=1)
+    ngram_max: int = Field(1, ge=1, le=3)
+    min_df: int = Field(1, ge=1)
+    oov_buckets: int = Field(256, ge=0, description="hashed dims for tokens not seen at fit time")
+    cache_size: int = Field(100_000, ge=0, description="masked lines whose vectors are kept across batches")
+
+
+class BowVectorizerConfig(_SparseTextParams):
+    type: Literal["bow"]
+
+
+class TfidfVectorizerConfig(_SparseTextParams):
+    type: Literal["tfidf"]
+    sublinear_tf: bool = True
+
+
+class OnehotVectorizerConfig(_SparseTextParams):
+    type: Literal["onehot"]
+
+
+VectorizerConfig = Annotated[
+    Union[BowVectorizerConfig, TfidfVectorizerConfig, OnehotVectorizerConfig], Field(discriminator="type")
+]
+
+
+# ---------------------------------------------------------------- detectors
+class NoveltyDetectorConfig(_Strict):
+    type: Literal["novelty"] = "novelty"
+    rare_fraction: float = Field(0.0005, ge=0, lt=1, description="templates rarer than this in the baseline count as rare")
+
+
+class NoDetectorConfig(_Strict):
+    type: Literal["none"]
+
+
+DetectorConfig = Annotated[Union[NoveltyDetectorConfig, NoDetectorConfig], Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- stores
+class LocalStoreConfig(_Strict):
+    type: Literal["local"] = "local"
+    path: str | None = Field(None, description="defaults to DATA_DIR/store")
+    ann_threshold: int = Field(50_000, ge=1, description="exact search up to this many distinct vectors, HNSW beyond")
+    hnsw_m: int = Field(32, ge=4)
+    ef_search: int = Field(128, ge=8)
+
+
+StoreConfig = Annotated[Union[LocalStoreConfig], Field(discriminator="type")]
+
+
+# ---------------------------------------------------------------- run
+class RunConfig(_Strict):
+    batch_size: int = Field(4096, ge=1)
+    warmup_lines: int = Field(20_000, ge=1, description="lines used to fit on a fresh data directory")
+    data_dir: str = Field(".logvec", description="model, store and dead letters; --data-dir overrides")
+
+
+class PipelineConfig(_Strict):
+    version: Literal[1] = 1
+    name: str = "pipeline"
+    description: str = ""
+    source: SourceConfig = Field(default_factory=FileSourceConfig)
+    parse: ParseConfig = Field(default_factory=ParseConfig)
+    masking: MaskingConfig = Field(default_factory=MaskingConfig)
+    templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
+    vectorizer: VectorizerConfig = Field(default_factory=lambda: TfidfVectorizerConfig(type="tfidf"))
+    detector: DetectorConfig = Field(default_factory=NoveltyDetectorConfig)
+    store: StoreConfig = Field(default_factory=LocalStoreConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+
+    def fit_hash(self) -> str:
+        """Hash of the parts that shape a fitted model; a model fitted under another hash is stale."""
+        keys = ("parse", "masking", "templates", "vectorizer", "detector")
+        text = self.model_dump_json(include=set(keys))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- loading
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def substitute_env(value: Any, path: str = "", env: dict[str, str] | None = None) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string of a parsed YAML tree."""
+    env = os.environ if env is None else env
+    if isinstance(value, dict):
+        return {k: substitute_env(v, f"{path}.{k}" if path else str(k), env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_env(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def repl(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{path}: environment variable {name} is not set and has no default (${{{name}:-...}})")
+
+    return _ENV.sub(repl, value)
+
+
+def _loc(loc: tuple[Any, ...], data: Any) -> str:
+    """Key path of a pydantic error, without the discriminator tags pydantic inserts for unions."""
+    parts: list[str] = []
+    node = data
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+            continue
+        if isinstance(node, dict) and item not in node and node.get("type") == item:
+            continue  # discriminator tag, not a key the user wrote
+        parts.append(("." if parts else "") + str(item))
+        node = node.get(item) if isinstance(node, dict) else None
+    return "".join(parts) or "(top level)"
+
+
+def format_validation_error(err: ValidationError, data: Any, source: str) -> str:
+    lines = [f"{source}: invalid pipeline ({err.error_count()} problem{'s' * (err.error_count() > 1)})"]
+    for e in err.errors():
+        where = _loc(tuple(e["loc"]), data)
+        if e["type"] == "extra_forbidden":
+            what = "unknown key"
+        elif e["type"] == "union_tag_invalid":
+            what = f"unknown type {e['input']!r}; expected one of {e['ctx']['expected_tags']}"
+        else:
+            what = e["msg"]
+            if "input" in e and not isinstance(e["input"], (dict, list)):
+                what += f" (got {e['input']!r})"
+        lines.append(f"  {where}: {what}")
+    return "\n".join(lines)
+
+
+def parse_pipeline(data: Any, source: str = "<pipeline>") -> PipelineConfig:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    try:
+        data = substitute_env(data)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, data, source)) from None
+
+
+def load_pipeline(path: str | os.PathLike[str]) -> PipelineConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: pipeline file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text ({e})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from None
+    return parse_pipeline(data, str(p))

@@ -1,0 +1,163 @@
+"""The main job: batches flow source → parse → mask → templates → vectorize → detect → store.
+
+`Runner` owns the stages for one data directory. On a fresh directory it fits the model on the first
+`run.warmup_lines` lines of the input and goes on with the same input, so no separate step is needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from logvec.config import PipelineConfig
+from logvec.deadletter import DeadLetterFile
+from logvec.masking import Masker
+from logvec.model import Model
+from logvec.parse import Parser
+from logvec.records import RawBatch, RecordBatch
+from logvec.store import open_store
+from logvec.vectorize import Vectors
+
+MODEL_SAVE_INTERVAL_S = 60.0
+
+
+@dataclass
+class RunSummary:
+    lines: int = 0
+    records: int = 0
+    blank: int = 0
+    dead_letters: int = 0
+    anomalies: int = 0
+    templates: int = 0
+    fitted: bool = False
+    seconds: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def lines_per_second(self) -> float:
+        return self.lines / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["lines_per_second"] = round(self.lines_per_second, 1)
+        d["seconds"] = round(self.seconds, 3)
+        d["stage_seconds"] = {k: round(v, 3) for k, v in self.stage_seconds.items()}
+        return d
+
+
+class Runner:
+    def __init__(self, config: PipelineConfig, data_dir: str | Path | None = None, load_model: bool = True) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir or config.run.data_dir)
+        self.model_dir = self.data_dir / "model"
+        self.parser = Parser(config.parse)
+        self.masker = Masker(config.masking)
+        self.dead_letters = DeadLetterFile(self.data_dir / "dead-letters.jsonl")
+        self.model: Model | None = (
+            Model.load(self.model_dir, config) if load_model and Model.exists(self.model_dir) else None
+        )
+        self._store = None
+        self.summary = RunSummary()
+
+    @property
+    def store(self):
+        if self._store is None:
+            self._store = open_store(self.config.store, self.data_dir)
+        return self._store
+
+    # ------------------------------------------------------------ stages
+    def _timed(self, stage: str, fn: Callable, *args):
+        t = time.perf_counter()
+        out = fn(*args)
+        self.summary.stage_seconds[stage] = self.summary.stage_seconds.get(stage, 0.0) + time.perf_counter() - t
+        return out
+
+    def prepare(self, raw: RawBatch) -> tuple[RecordBatch, Vectors]:
+        """Parse, mask, template, vectorize and score one batch (no writes but dead letters)."""
+        assert self.model is not None
+        records, dead = self._timed("parse", self.parser.parse, raw)
+        self.dead_letters.write(dead)
+        self.summary.dead_letters += len(dead)
+        records.masked = self._timed("mask", self.masker.mask, records.messages)
+        records.template_ids = self._timed("template", self.model.miner.update, records.masked)
+        records.templates = self.model.miner.templates(records.template_ids)
+        vectors = self._timed("vectorize", self.model.vectorizer.transform_unique, records.masked)
+        det = self._timed("detect", self.model.detector.detect, records, vectors)
+        records.scores, records.is_anomaly, records.reasons = det.scores, det.is_anomaly, det.reasons
+        return records, vectors
+
+    def process(self, raw: RawBatch) -> RecordBatch:
+        records, vectors = self.prepare(raw)
+        self._timed("store", self.store.upsert, records, vectors)
+        s = self.summary
+        s.lines += len(raw)
+        s.records += len(records)
+        s.anomalies += int(records.is_anomaly.sum())
+        return records
+
+    def fit(self, raw_batches: list[RawBatch]) -> Model:
+        self.model, _ = self._timed("fit", Model.fit, self.config, raw_batches)
+        self.model.save(self.model_dir)
+        self.summary.fitted = True
+        return self.model
+
+    # ------------------------------------------------------------ the loop
+    def _with_warmup(self, batches: Iterable[RawBatch]) -> Iterator[RawBatch]:
+        """Fit on the first warm-up lines when there is no model yet, then replay them and go on."""
+        it = iter(batches)
+        if self.model is not None:
+            yield from it
+            return
+        held: list[RawBatch] = []
+        n = 0
+        for raw in it:
+            held.append(raw)
+            n += len(raw)
+            if n >= self.config.run.warmup_lines:
+                break
+        if not n:  # empty input: nothing to fit on, nothing to do
+            return
+        self.fit(held)
+        yield from held
+        yield from it
+
+    def run(self, batches: Iterable[RawBatch], on_batch: Callable[[RunSummary], None] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> RunSummary:
+        start = time.perf_counter()
+        last_save = time.monotonic()
+        try:
+            for raw in self._with_warmup(batches):
+                self.process(raw)
+                self.summary.seconds = time.perf_counter() - start
+                if on_batch:
+                    on_batch(self.summary)
+                if time.monotonic() - last_save > MODEL_SAVE_INTERVAL_S:
+                    self.model.save(self.model_dir)  # type: ignore[union-attr]
+                    last_save = time.monotonic()
+                if should_stop and should_stop():
+                    break
+        finally:
+            if self.model is not None:
+                self.model.save(self.model_dir)  # templates learned during the run
+        s = self.summary
+        s.seconds = time.perf_counter() - start
+        s.blank = self.parser.blank
+        s.templates = self.model.miner.n_templates if self.model else 0
+        return s
+
+    def search(self, query: str, k: int = 10, filters=None) -> list:
+        """Nearest stored records to `query`, read as a log line of this pipeline (its header is parsed off)."""
+        from logvec.model import ModelError
+
+        if self.model is None:
+            raise ModelError(f"no model in {self.model_dir}: run `logvec run` on some logs first")
+        records, _ = Parser(self.config.parse).parse(RawBatch([query], ["query"]))
+        message = records.messages[0] if len(records) else query
+        vector = self.model.vectorizer.transform(self.masker.mask([message]))[0]
+        return self.store.knn(vector, k=k, filters=filters, message=message)
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()

@@ -1,0 +1,68 @@
+"""A batch of parsed log lines, held column by column so that every stage can work on the whole batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class RawBatch:
+    """Lines as read: `origin` names where each came from (`file:line` or `topic/partition/offset`)."""
+
+    lines: list[str]
+    origins: list[str]
+    flags: list[str] = field(default_factory=list)  # per line, "" or comma-separated ("decode_error,truncated")
+
+    def __post_init__(self) -> None:
+        if not self.flags:
+            self.flags = [""] * len(self.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+@dataclass
+class RecordBatch:
+    """Parsed records. `id` is stable (the origin), so replaying the same input overwrites, never duplicates."""
+
+    ids: list[str]
+    messages: list[str]
+    timestamps: np.ndarray  # float64 epoch seconds, NaN when unknown
+    services: list[str]
+    levels: list[str]
+    flags: list[str]
+    masked: list[str] = field(default_factory=list)
+    template_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    templates: list[str] = field(default_factory=list)
+    is_anomaly: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    reasons: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def empty(cls) -> "RecordBatch":
+        return cls([], [], np.zeros(0), [], [], [])
+
+    def take(self, idx: np.ndarray | list[int]) -> "RecordBatch":
+        """The rows at `idx`, every column that is filled in."""
+        idx = np.asarray(idx, dtype=np.int64)
+        pick = lambda col: [col[i] for i in idx] if col else []  # noqa: E731
+        arr = lambda a: a[idx] if len(a) else a  # noqa: E731
+        return RecordBatch(
+            ids=pick(self.ids),
+            messages=pick(self.messages),
+            timestamps=self.timestamps[idx],
+            services=pick(self.services),
+            levels=pick(self.levels),
+            flags=pick(self.flags),
+            masked=pick(self.masked),
+            template_ids=arr(self.template_ids),
+            templates=pick(self.templates),
+            is_anomaly=arr(self.is_anomaly),
+            scores=arr(self.scores),
+            reasons=pick(self.reasons),
+        )

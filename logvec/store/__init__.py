@@ -1,0 +1,15 @@
+"""Vector stores: `local` (embedded, the default) here; `opensearch` joins in its own module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from logvec.store.base import Hit, SearchFilters, StoreDimensionError
+from logvec.store.local import LocalStore
+
+__all__ = ["Hit", "LocalStore", "SearchFilters", "StoreDimensionError", "open_store"]
+
+
+def open_store(config, data_dir: str | Path) -> LocalStore:  # config: one of the StoreConfig models
+    path = Path(config.path) if config.path else Path(data_dir) / "store"
+    return LocalStore(path, ann_threshold=config.ann_threshold, hnsw_m=config.hnsw_m, ef_search=config.ef_search)

@@ -1,0 +1,48 @@
+"""The store contract shared by every backend: `upsert`, `knn`, `count`, `stats`, and one hit shape."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+
+
+class StoreDimensionError(ValueError):
+    """Vectors of one dimension offered to a store that holds another."""
+
+
+@dataclass
+class SearchFilters:
+    service: str | None = None
+    level: str | None = None
+    since: float | None = None  # epoch seconds
+    until: float | None = None
+    anomalies_only: bool = False
+
+
+@dataclass
+class Hit:
+    id: str
+    score: float  # cosine similarity, higher is closer
+    message: str
+    template: str
+    template_id: int | None
+    timestamp: str | None  # ISO 8601, UTC
+    service: str
+    level: str
+    is_anomaly: bool
+    anomaly_score: float | None
+    reason: str
+    flags: str
+
+    @classmethod
+    def from_row(cls, row: tuple, score: float) -> "Hit":
+        rid, ts, service, level, message, template, tid, anomaly, ascore, reason, flags = row
+        when = None
+        if ts is not None and not math.isnan(ts):
+            when = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+        return cls(rid, round(float(score), 6), message or "", template or "", tid, when, service or "",
+                   level or "", bool(anomaly), ascore, reason or "", flags or "")
+
+    def to_dict(self) -> dict:
+        return asdict(self)

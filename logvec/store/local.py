@@ -1,0 +1,252 @@
+"""The embedded vector store: no server, one directory, survives restarts.
+
+Layout of the directory:
+* `records.sqlite` — one row per record (metadata, anomaly fields) keyed by the stable record id, so writing
+  the same input twice stores it once; each row points at its vector by row number.
+* `vectors.f32` — distinct vectors, float32, appended. Log lines repeat their shape, so a million lines
+  usually share a few thousand vectors: storing each distinct vector once keeps the store small and the
+  search fast. Identity is a hash of the vector's bytes.
+* `meta.json` — the dimension; a vector of another dimension is refused, never mixed in.
+* `hnsw.faiss` — an HNSW index (faiss), built once the store holds more than `ann_threshold` distinct vectors;
+  below that, search is exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from logvec.records import RecordBatch
+from logvec.store.base import Hit, SearchFilters, StoreDimensionError
+from logvec.vectorize.base import Vectors
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id TEXT PRIMARY KEY,
+    ts REAL,
+    service TEXT,
+    level TEXT,
+    message TEXT,
+    template TEXT,
+    template_id INTEGER,
+    vec INTEGER NOT NULL,
+    is_anomaly INTEGER NOT NULL DEFAULT 0,
+    anomaly_score REAL,
+    reason TEXT,
+    flags TEXT
+);
+CREATE INDEX IF NOT EXISTS records_vec ON records(vec);
+CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
+CREATE TABLE IF NOT EXISTS vecs (hash BLOB PRIMARY KEY, row INTEGER NOT NULL);
+"""
+
+_UPSERT = """
+INSERT INTO records (id, ts, service, level, message, template, template_id, vec, is_anomaly, anomaly_score,
+                     reason, flags)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT(id) DO UPDATE SET ts=excluded.ts, service=excluded.service, level=excluded.level,
+    message=excluded.message, template=excluded.template, template_id=excluded.template_id, vec=excluded.vec,
+    is_anomaly=excluded.is_anomaly, anomaly_score=excluded.anomaly_score, reason=excluded.reason,
+    flags=excluded.flags
+"""
+
+_COLUMNS = "id, ts, service, level, message, template, template_id, is_anomaly, anomaly_score, reason, flags"
+
+
+def _row_hash(row: np.ndarray) -> bytes:
+    return hashlib.blake2b(row.tobytes(), digest_size=16).digest()
+
+
+class LocalStore:
+    def __init__(self, path: str | Path, ann_threshold: int = 50_000, hnsw_m: int = 32, ef_search: int = 128):
+        self.path = Path(path)
+        self.ann_threshold = ann_threshold
+        self.hnsw_m = hnsw_m
+        self.ef_search = ef_search
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path / "records.sqlite", check_same_thread=False)
+        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
+        meta_path = self.path / "meta.json"
+        self.dim: int | None = json.loads(meta_path.read_text())["dim"] if meta_path.exists() else None
+        self._hashes: dict[bytes, int] = dict(self._db.execute("SELECT hash, row FROM vecs"))
+        self._n_vectors = len(self._hashes)
+        self._matrix: np.ndarray | None = None
+        self._index = None
+
+    # ------------------------------------------------------------ writes
+    def _check_dim(self, dim: int) -> None:
+        if self.dim is None:
+            self.dim = dim
+            (self.path / "meta.json").write_text(json.dumps({"dim": dim, "format": 1}))
+        elif dim != self.dim:
+            raise StoreDimensionError(
+                f"the store at {self.path} holds {self.dim}-dimensional vectors but these are {dim}-dimensional "
+                "(another vectorizer or model); use another data directory or delete this store"
+            )
+
+    def upsert(self, records: RecordBatch, vectors: Vectors) -> int:
+        """Write the batch; returns how many records it held. Durable when this returns."""
+        if len(records) != len(vectors):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+        if not len(records):
+            return 0
+        with self._lock:
+            self._check_dim(vectors.dim)
+            rows = np.ascontiguousarray(vectors.rows, dtype=np.float32)
+            row_of = np.empty(len(rows), dtype=np.int64)
+            new_rows, new_hashes = [], []
+            for i, row in enumerate(rows):
+                h = _row_hash(row)
+                r = self._hashes.get(h)
+                if r is None:
+                    r = self._n_vectors + len(new_rows)
+                    self._hashes[h] = r
+                    new_rows.append(i)
+                    new_hashes.append((h, r))
+                row_of[i] = r
+            if new_rows:
+                with open(self.path / "vectors.f32", "ab") as f:
+                    f.seek(self._n_vectors * self.dim * 4)
+                    f.truncate()  # drop rows a crash left behind without their table entries
+                    f.write(rows[new_rows].tobytes())
+                    f.flush()
+                    os.fsync(f.fileno())
+                self._n_vectors += len(new_rows)
+                self._matrix = None
+            vec = row_of[vectors.index].tolist()
+            n = len(records)
+            ts = [None if math.isnan(t) else t for t in records.timestamps.tolist()]
+            anomalies = records.is_anomaly.tolist() if len(records.is_anomaly) else [False] * n
+            scores = records.scores.tolist() if len(records.scores) else [None] * n
+            reasons = records.reasons or [""] * n
+            templates = records.templates or [""] * n
+            tids = records.template_ids.tolist() if len(records.template_ids) else [None] * n
+            params = zip(records.ids, ts, records.services, records.levels, records.messages, templates, tids,
+                         vec, [int(a) for a in anomalies], scores, reasons, records.flags)
+            with self._db:
+                if new_hashes:
+                    self._db.executemany("INSERT OR REPLACE INTO vecs(hash, row) VALUES (?, ?)", new_hashes)
+                self._db.executemany(_UPSERT, params)
+            return n
+
+    # ------------------------------------------------------------ reads
+    def count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+    def stats(self) -> dict:
+        records, templates, anomalies = self._db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT template_id), COALESCE(SUM(is_anomaly), 0) FROM records"
+        ).fetchone()
+        return {"records": records, "templates": templates, "anomalies": anomalies,
+                "distinct_vectors": self._n_vectors, "dim": self.dim, "path": str(self.path)}
+
+    def _vectors(self) -> np.ndarray:
+        if self._matrix is None or len(self._matrix) != self._n_vectors:
+            if not self._n_vectors:
+                return np.zeros((0, self.dim or 0), dtype=np.float32)
+            self._matrix = np.memmap(self.path / "vectors.f32", dtype=np.float32, mode="r",
+                                     shape=(self._n_vectors, self.dim))
+        return self._matrix
+
+    def _hnsw(self):
+        """The HNSW index over every distinct vector, extended with rows added since it was saved."""
+        import faiss
+
+        index_path = self.path / "hnsw.faiss"
+        if self._index is None and index_path.exists():
+            self._index = faiss.read_index(str(index_path))
+        if self._index is None:
+            self._index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        if self._index.ntotal < self._n_vectors:
+            self._index.add(np.ascontiguousarray(self._vectors()[self._index.ntotal:]))
+            faiss.write_index(self._index, str(index_path))
+        return self._index
+
+    def _where(self, f: SearchFilters) -> tuple[str, list]:
+        clauses, args = [], []
+        if f.service:
+            clauses.append("service = ?")
+            args.append(f.service)
+        if f.level:
+            clauses.append("level = ?")
+            args.append(f.level.upper())
+        if f.since is not None:
+            clauses.append("ts >= ?")
+            args.append(f.since)
+        if f.until is not None:
+            clauses.append("ts <= ?")
+            args.append(f.until)
+        if f.anomalies_only:
+            clauses.append("is_anomaly = 1")
+        return (" AND ".join(clauses), args)
+
+    def _rank_rows(self, query: np.ndarray, candidates: np.ndarray | None, want: int) -> tuple[np.ndarray, np.ndarray]:
+        """Vector rows best first with their cosine similarity (exact while small, HNSW beyond)."""
+        n = self._n_vectors if candidates is None else len(candidates)
+        if n <= self.ann_threshold:
+            matrix = self._vectors()
+            sub = matrix if candidates is None else matrix[candidates]
+            sims = sub @ query
+            order = np.argsort(-sims, kind="stable")[:want]
+            rows = order if candidates is None else candidates[order]
+            return rows, sims[order]
+        import faiss
+
+        index = self._hnsw()
+        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, want))
+        if candidates is not None:
+            params.sel = faiss.IDSelectorBatch(candidates.astype(np.int64))
+        sims, rows = index.search(query.reshape(1, -1), min(want, n), params=params)
+        keep = rows[0] >= 0
+        return rows[0][keep], sims[0][keep]
+
+    def knn(self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None,
+            message: str | None = None) -> list[Hit]:
+        """The k records nearest `vector` by cosine similarity, best first.
+
+        Records sharing one vector tie; among them a record whose message equals `message` comes first,
+        then the newest.
+        """
+        filters = filters or SearchFilters()
+        query = np.asarray(vector, dtype=np.float32).reshape(-1)
+        with self._lock:
+            if self.dim is None or not self._n_vectors:
+                return []
+            if len(query) != self.dim:
+                raise StoreDimensionError(f"query has {len(query)} dimensions, the store holds {self.dim}")
+            where, args = self._where(filters)
+            candidates = None
+            if where:
+                candidates = np.array(
+                    [r for (r,) in self._db.execute(f"SELECT DISTINCT vec FROM records WHERE {where}", args)],
+                    dtype=np.int64)
+                if not len(candidates):
+                    return []
+            hits: list[Hit] = []
+            want = k
+            while True:
+                rows, sims = self._rank_rows(query, candidates, want)
+                hits = []
+                for row, sim in zip(rows.tolist(), sims.tolist()):
+                    sql = (f"SELECT {_COLUMNS} FROM records WHERE vec = ?" + (f" AND {where}" if where else "")
+                           + " ORDER BY (message = ?) DESC, ts DESC LIMIT ?")
+                    for r in self._db.execute(sql, [row, *args, message or "", k - len(hits)]):
+                        hits.append(Hit.from_row(r, sim))
+                    if len(hits) >= k:
+                        return hits
+                # HNSW may return fewer rows than asked when filters are tight: widen once, then give up
+                if len(rows) < want or want >= (self._n_vectors if candidates is None else len(candidates)):
+                    return hits
+                want *= 4
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

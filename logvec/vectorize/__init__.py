@@ -1,0 +1,19 @@
+"""Vectorizers: masked log lines in, float32 L2-normalized rows out. One module per family."""
+
+from __future__ import annotations
+
+from logvec.vectorize.base import BaseVectorizer, Vectors, l2_normalize, unique_inverse
+from logvec.vectorize.sparse import BowVectorizer, OnehotVectorizer, TfidfVectorizer
+
+VECTORIZERS: dict[str, type[BaseVectorizer]] = {
+    "bow": BowVectorizer,
+    "tfidf": TfidfVectorizer,
+    "onehot": OnehotVectorizer,
+}
+
+__all__ = ["BaseVectorizer", "Vectors", "VECTORIZERS", "make_vectorizer", "l2_normalize", "unique_inverse"]
+
+
+def make_vectorizer(config) -> BaseVectorizer:  # config: one of the VectorizerConfig models
+    params = config.model_dump(exclude={"type"})
+    return VECTORIZERS[config.type](**params)

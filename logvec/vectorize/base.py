@@ -1,0 +1,127 @@
+"""What every vectorizer is: scikit-learn style (`fit`, `transform`, parameters in the constructor), with
+float32 rows, L2-normalized, and each distinct text vectorized once.
+
+Log lines repeat their masked shape far more often than not, so `transform_unique` vectorizes each distinct
+masked line once per batch (and remembers it across batches), then fans the rows back out by index.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Vectors:
+    """N vectors stored as U distinct rows plus, for each of the N, the index of its row."""
+
+    rows: np.ndarray  # (U, dim) float32
+    index: np.ndarray  # (N,) int64 into rows
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def dim(self) -> int:
+        return int(self.rows.shape[1])
+
+    def dense(self) -> np.ndarray:
+        return self.rows[self.index]
+
+    def take(self, idx: np.ndarray) -> "Vectors":
+        return Vectors(self.rows, self.index[np.asarray(idx, dtype=np.int64)])
+
+    @classmethod
+    def from_dense(cls, matrix: np.ndarray) -> "Vectors":
+        matrix = np.ascontiguousarray(matrix, dtype=np.float32)
+        if matrix.ndim != 2:
+            raise ValueError(f"vectors must be a 2-D matrix, got shape {matrix.shape}")
+        rows, index = np.unique(matrix, axis=0, return_inverse=True)
+        return cls(np.ascontiguousarray(rows), index.reshape(-1).astype(np.int64))
+
+
+def unique_inverse(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct texts in first-seen order, and each text's position among them."""
+    first: dict[str, int] = {}
+    inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
+    return list(first), inverse
+
+
+def l2_normalize(matrix: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length in place; an all-zero row (nothing known in it) stays zero."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    np.divide(matrix, norms, out=matrix, where=norms > 0)
+    return matrix
+
+
+class BaseVectorizer:
+    """Subclasses implement `fit(texts)` and `_transform_texts(unique_texts) -> (U, dim) float32`."""
+
+    kind = "base"
+    cache_size = 0
+
+    def fit(self, texts: list[str]) -> "BaseVectorizer":
+        raise NotImplementedError
+
+    def _transform_texts(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def dim(self) -> int:
+        raise NotImplementedError
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first")
+
+    def transform_unique(self, texts: list[str]) -> Vectors:
+        """Vectors for `texts`, each distinct text computed once (and cached across calls)."""
+        self._check_fitted()
+        uniq, inverse = unique_inverse(texts)
+        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_cache", {})
+        rows = np.empty((len(uniq), self.dim), dtype=np.float32)
+        missing = []
+        for i, t in enumerate(uniq):
+            hit = cache.get(t)
+            if hit is None:
+                missing.append(i)
+            else:
+                rows[i] = hit
+        self.cache_hits = getattr(self, "cache_hits", 0) + len(uniq) - len(missing)
+        self.cache_misses = getattr(self, "cache_misses", 0) + len(missing)
+        if missing:
+            computed = self._transform_texts([uniq[i] for i in missing])
+            rows[missing] = computed
+            if self.cache_size:
+                if len(cache) + len(missing) > self.cache_size:
+                    cache.clear()
+                for i, row in zip(missing, computed):
+                    cache[uniq[i]] = row
+        return Vectors(rows, inverse)
+
+    def transform(self, texts: list[str]) -> np.ndarray:
+        """(N, dim) float32, rows L2-normalized."""
+        return self.transform_unique(texts).dense()
+
+    def fit_transform(self, texts: list[str]) -> np.ndarray:
+        return self.fit(texts).transform(texts)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_cache", None)  # derivable, and may be large
+        return state
+
+    def save(self, path: str | Path) -> None:
+        with open(path, "wb") as f:
+            pickle.dump(self, f, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @staticmethod
+    def load(path: str | Path) -> "BaseVectorizer":
+        with open(path, "rb") as f:
+            obj = pickle.load(f)
+        if not isinstance(obj, BaseVectorizer):
+            raise TypeError(f"{path} does not hold a logvec vectorizer")
+        return obj
