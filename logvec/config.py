@@ -114,6 +114,9 @@ class TemplatesConfig(_Strict):
     max_clusters: int | None = Field(None, ge=1)
     extra_delimiters: list[str] = Field(default_factory=lambda: ["="])
     cache_size: int = Field(200_000, ge=0, description="masked lines remembered with their template id")
+    merge_min_variants: int = Field(
+        8, ge=0, description="merge this many templates that differ in one word into one (0: never)"
+    )
 
 
 # ---------------------------------------------------------------- vectorizers
@@ -243,7 +246,8 @@ def format_validation_error(err: ValidationError, data: Any, source: str) -> str
         if e["type"] == "extra_forbidden":
             what = "unknown key"
         elif e["type"] == "union_tag_invalid":
-            what = f"unknown type {e['input']!r}; expected one of {e['ctx']['expected_tags']}"
+            tag = e["input"].get("type") if isinstance(e["input"], dict) else e["input"]
+            what = f"unknown type {tag!r}; expected one of {e['ctx']['expected_tags']}"
         else:
             what = e["msg"]
             if "input" in e and not isinstance(e["input"], (dict, list)):

@@ -1,0 +1,90 @@
+from pathlib import Path
+
+import pytest
+
+from logvec.config import ConfigError, PipelineConfig, load_pipeline, parse_pipeline, substitute_env
+
+from .conftest import PIPELINES
+
+
+@pytest.mark.parametrize("path", sorted(PIPELINES.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_pipelines_validate(path: Path):
+    config = load_pipeline(path)
+    assert isinstance(config, PipelineConfig)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "p.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_unknown_key_names_file_and_key_path(tmp_path):
+    p = write(tmp_path, "vectorizer:\n  type: tfidf\n  max_featres: 10\n")
+    with pytest.raises(ConfigError) as e:
+        load_pipeline(p)
+    msg = str(e.value)
+    assert str(p) in msg
+    assert "vectorizer.max_featres: unknown key" in msg
+
+
+def test_bad_value_names_key_and_value(tmp_path):
+    p = write(tmp_path, "run:\n  batch_size: -3\n")
+    with pytest.raises(ConfigError, match=r"run\.batch_size: .*greater than or equal to 1.*-3"):
+        load_pipeline(p)
+
+
+def test_unknown_vectorizer_type_lists_choices(tmp_path):
+    p = write(tmp_path, "vectorizer:\n  type: glove\n")
+    with pytest.raises(ConfigError, match=r"vectorizer: unknown type 'glove'.*tfidf"):
+        load_pipeline(p)
+
+
+def test_invalid_regex_is_named(tmp_path):
+    p = write(tmp_path, "parse:\n  type: regex\n  patterns: ['(?P<message>[unclosed']\n")
+    with pytest.raises(ConfigError, match=r"parse\.patterns: .*patterns\[0\] is not a valid regex"):
+        load_pipeline(p)
+
+
+def test_pattern_without_message_group(tmp_path):
+    p = write(tmp_path, "parse:\n  type: regex\n  patterns: ['^(?P<level>\\w+) .*$']\n")
+    with pytest.raises(ConfigError, match="no named group 'message'"):
+        load_pipeline(p)
+
+
+def test_yaml_syntax_error(tmp_path):
+    p = write(tmp_path, "parse: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_pipeline(p)
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="pipeline file not found"):
+        load_pipeline("/nonexistent/pipeline.yaml")
+
+
+def test_env_substitution_default_and_set(monkeypatch):
+    monkeypatch.delenv("LOGVEC_T_DIR", raising=False)
+    data = {"run": {"data_dir": "${LOGVEC_T_DIR:-/tmp/x}", "batch_size": "${LOGVEC_T_BS:-128}"}}
+    assert parse_pipeline(data).run.data_dir == "/tmp/x"
+    assert parse_pipeline(data).run.batch_size == 128
+    monkeypatch.setenv("LOGVEC_T_DIR", "/srv/logvec")
+    assert parse_pipeline(data).run.data_dir == "/srv/logvec"
+
+
+def test_env_without_default_must_be_set(monkeypatch):
+    monkeypatch.delenv("LOGVEC_T_MISSING", raising=False)
+    with pytest.raises(ConfigError, match=r"run\.data_dir: environment variable LOGVEC_T_MISSING is not set"):
+        parse_pipeline({"run": {"data_dir": "${LOGVEC_T_MISSING}"}})
+
+
+def test_substitution_inside_lists():
+    assert substitute_env({"a": ["x-${V:-1}", 3]}, env={}) == {"a": ["x-1", 3]}
+
+
+def test_fit_hash_changes_with_vectorizer_params():
+    a = parse_pipeline({"vectorizer": {"type": "tfidf", "max_features": 10}})
+    b = parse_pipeline({"vectorizer": {"type": "tfidf", "max_features": 20}})
+    c = parse_pipeline({"vectorizer": {"type": "tfidf", "max_features": 10}, "run": {"batch_size": 7}})
+    assert a.fit_hash() != b.fit_hash()
+    assert a.fit_hash() == c.fit_hash()  # run settings do not change what a model is

@@ -1,0 +1,45 @@
+import pytest
+
+from logvec.config import CustomMask, MaskingConfig
+from logvec.masking import Masker
+
+from .conftest import LOGHUB_SYSTEMS
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("GET http://svc.example.com:8080/v1/x?q=1 ok", "GET <URL> ok"),
+    ("session 3f2504e0-4f89-11d3-9a0c-0305e82c3301 closed", "session <UUID> closed"),
+    ("from 10.250.19.102:54106 to 8.8.8.8", "from <IP> to <IP>"),
+    ("wrote /var/lib/data/seg_7.log", "wrote <PATH>"),
+    ("via smtp.mail.example.org", "via <HOST>"),
+    ("took 12:30:01.5", "took <TIME>"),
+    ("addr 0x7fef9fb9b6d and deadbeef12", "addr <HEX> and <HEX>"),
+    ("size 67108864 ratio -0.25", "size <NUM> ratio <NUM>"),
+    ("pod node-12-b took 3.5s for blk_-1608999687919862906", "pod <ID> took <ID> for <ID>"),
+    ("exit_code=137 user=bob", "exit_code=<NUM> user=bob"),
+    ("plain words only", "plain words only"),
+])
+def test_builtin_masks(text, expected):
+    assert Masker().mask([text]) == [expected]
+
+
+def test_custom_mask_runs_before_builtins():
+    m = Masker(MaskingConfig(custom=[CustomMask(name="blk", pattern=r"blk_-?\d+")]))
+    assert m.mask(["Receiving block blk_-42 from 10.0.0.1"]) == ["Receiving block <BLK> from <IP>"]
+
+
+def test_message_with_newlines_keeps_batch_alignment():
+    out = Masker().mask(["line one 12\nstill one 13", "two 14"])
+    assert out == ["line one <NUM> still one <NUM>", "two <NUM>"]
+
+
+def test_custom_mask_matching_across_lines_falls_back_per_line():
+    m = Masker(MaskingConfig(custom=[CustomMask(name="ws", pattern=r"end\s+start")], builtin=[]))
+    assert m.mask(["a end", "start b"]) == ["a end", "start b"]
+
+
+@pytest.mark.parametrize("system", LOGHUB_SYSTEMS)
+def test_batch_masking_equals_line_by_line(shared_data, system):
+    lines = (shared_data / "loghub_2k" / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
+    m = Masker()
+    assert m.mask(lines) == [m.mask_one(x) for x in lines]

@@ -1,0 +1,141 @@
+"""Parsing, and the defined behaviour for every kind of bad input: nothing crashes, nothing is dropped silently."""
+
+import gzip
+import json
+import math
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from logvec.config import ParseConfig, load_pipeline
+from logvec.parse import Parser
+from logvec.records import RawBatch
+from logvec.sources.files import iter_file_batches
+
+from .conftest import PIPELINES
+
+
+def parse(config: ParseConfig, lines: list[str]):
+    return Parser(config).parse(RawBatch(lines, [f"t:{i + 1}" for i in range(len(lines))]))
+
+
+def test_default_pipeline_parses_hdfs_header(hdfs_log):
+    config = load_pipeline(PIPELINES / "default.yaml").parse
+    line = hdfs_log.read_text().splitlines()[0]
+    records, dead = parse(config, [line])
+    assert not dead
+    assert records.messages[0].startswith("Receiving block blk_-1608999687919862906 src:")
+    assert records.services[0] == "dfs.DataNode$DataXceiver"
+    assert records.levels[0] == "INFO"
+    assert records.timestamps[0] == datetime(2008, 11, 9, 20, 35, 18, tzinfo=timezone.utc).timestamp()
+
+
+@pytest.mark.parametrize("line,service,level,message", [
+    ("2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster",
+     "org.apache.hadoop.mapreduce.v2.app.MRAppMaster", "INFO", "Created MRAppMaster"),
+    ("2026-11-01T00:00:00.012Z WARN storage: disk usage on /srv at 91%", "storage", "WARN",
+     "disk usage on /srv at 91%"),
+    ("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass; user unknown", "sshd(pam_unix)", "",
+     "check pass; user unknown"),
+])
+def test_default_pipeline_parses_common_headers(line, service, level, message):
+    records, dead = parse(load_pipeline(PIPELINES / "default.yaml").parse, [line])
+    assert (records.services[0], records.levels[0], records.messages[0]) == (service, level, message)
+    assert not math.isnan(records.timestamps[0])
+
+
+def test_regex_mismatch_kept_plain_and_flagged():
+    cfg = ParseConfig(type="regex", patterns=[r"^(?P<level>[A-Z]+) (?P<message>.*)$"])
+    records, dead = parse(cfg, ["INFO ok", "no header here"])
+    assert records.messages == ["ok", "no header here"]
+    assert records.flags == ["", "unparsed"]
+
+
+def test_regex_mismatch_dead_lettered_when_configured():
+    cfg = ParseConfig(type="regex", patterns=[r"^(?P<level>[A-Z]+) (?P<message>.*)$"], on_mismatch="dead_letter")
+    records, dead = parse(cfg, ["INFO ok", "no header here"])
+    assert len(records) == 1
+    assert [(d.origin, d.reason, d.raw) for d in dead] == [("t:2", "no pattern matched", "no header here")]
+
+
+def test_json_field_mapping_nested_and_epoch_millis():
+    cfg = ParseConfig(type="json", fields={"message": "msg", "timestamp": "ts", "service": "k8s.app",
+                                           "level": "lvl"})
+    line = json.dumps({"msg": "disk full", "ts": 1700000000123, "k8s": {"app": "storage"}, "lvl": "error"})
+    records, dead = parse(cfg, [line])
+    assert not dead
+    assert records.messages == ["disk full"]
+    assert records.services == ["storage"]
+    assert records.levels == ["ERROR"]
+    assert records.timestamps[0] == pytest.approx(1700000000.123)
+
+
+def test_json_that_does_not_parse_is_dead_lettered_with_reason():
+    records, dead = parse(ParseConfig(type="json"), ['{"message": "ok"}', '{"message": broken', "[1, 2]"])
+    assert records.messages == ["ok"]
+    assert dead[0].origin == "t:2" and dead[0].reason.startswith("invalid JSON")
+    assert dead[0].raw == '{"message": broken'
+    assert dead[1].reason == "JSON value is a list, not an object"
+
+
+def test_json_missing_message_field():
+    cfg = ParseConfig(type="json")
+    records, dead = parse(cfg, ['{"msg": "elsewhere"}'])
+    assert not len(records) and dead[0].reason == "missing field 'message'"
+    kept, dead = parse(ParseConfig(type="json", missing_message="raw"), ['{"msg": "elsewhere"}'])
+    assert kept.messages == ['{"msg": "elsewhere"}'] and kept.flags == ["missing_message"]
+
+
+def test_json_missing_optional_fields_are_empty():
+    records, dead = parse(ParseConfig(type="json"), ['{"message": "x"}'])
+    assert records.services == [""] and records.levels == [""] and np.isnan(records.timestamps[0])
+
+
+def test_binary_junk_is_dead_lettered():
+    records, dead = parse(ParseConfig(), ["\x00\x01\x02\x03ELF\x04\x05", "fine line", "tab\tis\ttext"])
+    assert records.messages == ["fine line", "tab\tis\ttext"]
+    assert dead[0].reason.startswith("binary data")
+
+
+def test_blank_lines_counted_not_stored():
+    p = Parser(ParseConfig())
+    records, dead = p.parse(RawBatch(["a", "", "   ", "b"], ["t:1", "t:2", "t:3", "t:4"]))
+    assert records.messages == ["a", "b"] and not dead and p.blank == 2
+
+
+def test_invalid_utf8_is_replaced_and_flagged(tmp_path):
+    f = tmp_path / "bad.log"
+    f.write_bytes(b"good line\nbad \xff\xfe bytes\n")
+    (batch,) = iter_file_batches([str(f)], 100, 65536)
+    assert batch.lines == ["good line", "bad \ufffd\ufffd bytes"]
+    assert batch.flags == ["", "decode_error"]
+
+
+def test_megabyte_line_is_truncated_and_flagged(tmp_path):
+    f = tmp_path / "long.log"
+    f.write_bytes(b"first\n" + b"x" * (1 << 20) + b"\nlast\n")
+    (batch,) = iter_file_batches([str(f)], 100, 65536)
+    assert batch.lines[0] == "first" and batch.lines[2] == "last"
+    assert len(batch.lines[1]) == 65536 and batch.flags[1] == "truncated"
+    assert batch.origins == [f"{f.resolve()}:1", f"{f.resolve()}:2", f"{f.resolve()}:3"]
+
+
+def test_empty_file_gives_no_batches(tmp_path):
+    f = tmp_path / "empty.log"
+    f.write_bytes(b"")
+    assert list(iter_file_batches([str(f)], 100, 65536)) == []
+
+
+def test_globs_gzip_and_order(tmp_path):
+    (tmp_path / "a.log").write_text("a1\na2\n")
+    with gzip.open(tmp_path / "b.log.gz", "wt") as g:
+        g.write("b1\n")
+    batches = list(iter_file_batches([str(tmp_path / "*.log*")], 2, 65536))
+    assert [line for b in batches for line in b.lines] == ["a1", "a2", "b1"]
+    assert [len(b) for b in batches] == [2, 1]
+
+
+def test_missing_input_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="input not found"):
+        list(iter_file_batches([str(tmp_path / "nope-*.log")], 10, 65536))

@@ -1,0 +1,121 @@
+"""The embedded store: idempotent upserts, persistence, filters, exact and HNSW search, dimension safety."""
+
+import numpy as np
+import pytest
+
+from logvec.records import RecordBatch
+from logvec.store import LocalStore, SearchFilters, StoreDimensionError
+from logvec.vectorize import Vectors
+
+DAY = 86400.0
+
+
+def unit(rng, n, d):
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def batch(n, start=0, services=("api", "db"), anomaly_every=0):
+    ids = [f"f:{i}" for i in range(start, start + n)]
+    rb = RecordBatch(
+        ids=ids,
+        messages=[f"message {i}" for i in range(start, start + n)],
+        timestamps=np.array([1.7e9 + i * DAY for i in range(start, start + n)]),
+        services=[services[i % len(services)] for i in range(start, start + n)],
+        levels=["ERROR" if i % 5 == 0 else "INFO" for i in range(start, start + n)],
+        flags=[""] * n,
+    )
+    rb.template_ids = np.arange(start, start + n) % 7
+    rb.templates = [f"template {t}" for t in rb.template_ids]
+    rb.is_anomaly = (np.arange(start, start + n) % anomaly_every == 0) if anomaly_every else np.zeros(n, bool)
+    rb.scores = rb.is_anomaly.astype(np.float32)
+    rb.reasons = ["new template" if a else "" for a in rb.is_anomaly]
+    return rb
+
+
+def test_upsert_is_idempotent_and_survives_restart(tmp_path):
+    rng = np.random.default_rng(0)
+    vecs = Vectors.from_dense(unit(rng, 50, 16))
+    s = LocalStore(tmp_path)
+    s.upsert(batch(50), vecs)
+    s.upsert(batch(50), vecs)  # the same input again
+    assert s.count() == 50
+    s.close()
+    s2 = LocalStore(tmp_path)
+    assert s2.count() == 50 and s2.dim == 16
+    hits = s2.knn(vecs.dense()[7], k=1)
+    assert hits[0].id == "f:7" and hits[0].score == pytest.approx(1.0, abs=1e-5)
+
+
+def test_identical_vectors_stored_once(tmp_path):
+    rows = np.eye(4, dtype=np.float32)
+    s = LocalStore(tmp_path)
+    s.upsert(batch(100), Vectors(rows, np.arange(100) % 4))
+    s.upsert(batch(100, start=100), Vectors(rows, np.arange(100) % 4))
+    st = s.stats()
+    assert st["records"] == 200 and st["distinct_vectors"] == 4
+    assert (tmp_path / "vectors.f32").stat().st_size == 4 * 4 * 4
+
+
+def test_knn_orders_by_cosine_and_prefers_exact_message(tmp_path):
+    rows = np.array([[1, 0, 0], [0.8, 0.6, 0], [0, 0, 1]], dtype=np.float32)
+    s = LocalStore(tmp_path)
+    s.upsert(batch(9), Vectors(rows, np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])))
+    hits = s.knn(np.array([1, 0, 0], dtype=np.float32), k=5, message="message 1")
+    assert [h.id for h in hits[:1]] == ["f:1"]
+    assert {h.id for h in hits[:3]} == {"f:0", "f:1", "f:2"}
+    assert [h.score for h in hits] == sorted([h.score for h in hits], reverse=True)
+    assert hits[3].score == pytest.approx(0.8)
+
+
+def test_filters(tmp_path):
+    rng = np.random.default_rng(1)
+    vecs = Vectors.from_dense(unit(rng, 40, 8))
+    s = LocalStore(tmp_path)
+    s.upsert(batch(40, anomaly_every=10), vecs)
+    q = vecs.dense()[0]
+    assert {h.service for h in s.knn(q, k=40, filters=SearchFilters(service="db"))} == {"db"}
+    assert {h.level for h in s.knn(q, k=40, filters=SearchFilters(level="error"))} == {"ERROR"}
+    since, until = 1.7e9 + 10 * DAY, 1.7e9 + 19 * DAY
+    got = s.knn(q, k=40, filters=SearchFilters(since=since, until=until))
+    assert sorted(int(h.id[2:]) for h in got) == list(range(10, 20))
+    anomalies = s.knn(q, k=40, filters=SearchFilters(anomalies_only=True))
+    assert sorted(h.id for h in anomalies) == ["f:0", "f:10", "f:20", "f:30"]
+    assert all(h.is_anomaly and h.reason == "new template" for h in anomalies)
+    assert s.knn(q, k=5, filters=SearchFilters(service="nope")) == []
+
+
+def test_hnsw_beyond_threshold_agrees_with_exact(tmp_path):
+    rng = np.random.default_rng(2)
+    vecs = Vectors.from_dense(unit(rng, 3000, 32))
+    exact = LocalStore(tmp_path / "exact", ann_threshold=10_000)
+    ann = LocalStore(tmp_path / "ann", ann_threshold=100)
+    for s in (exact, ann):
+        s.upsert(batch(3000), vecs)
+    queries = vecs.dense()[:20] + 0.05 * unit(rng, 20, 32)
+    recall = np.mean([
+        len({h.id for h in ann.knn(q, k=10)} & {h.id for h in exact.knn(q, k=10)}) / 10 for q in queries
+    ])
+    assert recall >= 0.9
+    assert (tmp_path / "ann" / "hnsw.faiss").exists()
+    # filtered ANN search honours the filter
+    assert {h.service for h in ann.knn(queries[0], k=10, filters=SearchFilters(service="api"))} == {"api"}
+
+
+def test_dimension_mismatch_is_refused(tmp_path):
+    s = LocalStore(tmp_path)
+    s.upsert(batch(3), Vectors.from_dense(np.eye(3, dtype=np.float32)))
+    with pytest.raises(StoreDimensionError, match="holds 3-dimensional vectors but these are 5-dimensional"):
+        s.upsert(batch(3), Vectors.from_dense(np.eye(3, 5, dtype=np.float32)))
+    with pytest.raises(StoreDimensionError):
+        s.knn(np.ones(5, dtype=np.float32))
+    assert s.count() == 3
+
+
+def test_records_and_vectors_length_must_agree(tmp_path):
+    with pytest.raises(ValueError, match="3 records but 2 vectors"):
+        LocalStore(tmp_path).upsert(batch(3), Vectors.from_dense(np.eye(2, dtype=np.float32)))
+
+
+def test_empty_store_search(tmp_path):
+    assert LocalStore(tmp_path).knn(np.ones(4, dtype=np.float32)) == []
