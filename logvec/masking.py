@@ -13,7 +13,7 @@ from logvec.config import MaskingConfig
 
 # Order matters: wider shapes first (a URL holds a host, a path and numbers).
 BUILTIN_PATTERNS: dict[str, str] = {
-    "url": r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+",
+    "url": r"(?<![a-zA-Z0-9+.-])[a-zA-Z][a-zA-Z0-9+.-]*://[^\s\"'<>]+",
     "uuid": r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
     "ip": r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?![\w.])",
     "path": r"(?<![\w/])(?:[A-Za-z]:)?(?:[/\\][\w.$@~+-]+){2,}[/\\]?",

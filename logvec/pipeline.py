@@ -115,7 +115,8 @@ class Runner:
         for raw in it:
             held.append(raw)
             n += len(raw)
-            if n >= self.config.run.warmup_lines:
+            # enough lines, or a followed source has gone quiet: fit on what there is
+            if n >= self.config.run.warmup_lines or (n and not len(raw)):
                 break
         if not n:  # empty input: nothing to fit on, nothing to do
             return
@@ -129,7 +130,8 @@ class Runner:
         last_save = time.monotonic()
         try:
             for raw in self._with_warmup(batches):
-                self.process(raw)
+                if len(raw):
+                    self.process(raw)
                 self.summary.seconds = time.perf_counter() - start
                 if on_batch:
                     on_batch(self.summary)

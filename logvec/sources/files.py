@@ -97,9 +97,15 @@ def iter_file_batches(
 ) -> Iterator[RawBatch]:
     """Every file in order; with `follow`, keep reading the last file as it grows (like `tail -F`).
 
-    `idle_exit` stops following after that many seconds with nothing new (backfills and tests).
+    While following, an empty batch is yielded whenever there is nothing new, so the consumer can act on
+    idleness (fit on what it has, stop on SIGTERM). `idle_exit` stops after that many idle seconds.
     """
-    paths = expand_paths(patterns)
+    paths = expand_paths(patterns)  # now, so that a missing input fails before anything runs
+    return _iter_paths(paths, batch_size, max_bytes, follow, poll_interval, idle_exit)
+
+
+def _iter_paths(paths: list[Path], batch_size: int, max_bytes: int, follow: bool, poll_interval: float,
+                idle_exit: float | None) -> Iterator[RawBatch]:
     for i, path in enumerate(paths):
         name = str(path.resolve())
         if follow and i == len(paths) - 1:
@@ -134,4 +140,5 @@ def _follow(path: Path, name: str, batch_size: int, max_bytes: int, poll: float,
             if f.tell() > os.path.getsize(path):  # truncated or rotated in place: start over
                 f.seek(0)
                 pending = b""
+            yield RawBatch([], [])
             time.sleep(poll)

@@ -1,0 +1,184 @@
+"""End to end through the `logvec` command, as an SRE would use it."""
+
+import gzip
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import PIPELINES, logvec_cli
+
+DEFAULT = PIPELINES / "default.yaml"
+
+
+@pytest.fixture(scope="module")
+def hdfs_run(tmp_path_factory, hdfs_log):
+    data = tmp_path_factory.mktemp("hdfs")
+    proc = logvec_cli("run", "--pipeline", DEFAULT, "--input", hdfs_log, "--data-dir", data, "--format", "json")
+    return data, json.loads(proc.stdout)
+
+
+def search(data, query, *extra):
+    proc = logvec_cli("search", query, "--pipeline", DEFAULT, "--data-dir", data, "--format", "json", *extra)
+    return json.loads(proc.stdout)
+
+
+def test_run_summary_counts_every_line(hdfs_run, hdfs_log):
+    data, summary = hdfs_run
+    n = len(hdfs_log.read_text().splitlines())
+    assert summary["lines"] == summary["records"] == n
+    assert summary["fitted"] and summary["dead_letters"] == 0 and summary["lines_per_second"] > 0
+    stats = json.loads(logvec_cli("stats", "--pipeline", DEFAULT, "--data-dir", data, "--format", "json").stdout)
+    assert stats["records"] == n
+    assert stats["templates"] == summary["templates"] > 10
+    assert stats["anomalies"] == summary["anomalies"]
+
+
+@pytest.mark.parametrize("line_no", [1, 250, 4000])
+def test_search_finds_the_line_first_then_its_template(hdfs_run, hdfs_log, line_no):
+    data, _ = hdfs_run
+    lines = hdfs_log.read_text().splitlines()
+    hits = search(data, lines[line_no - 1], "-k", "10")
+    assert hits[0]["id"] == f"{hdfs_log.resolve()}:{line_no}"
+    assert hits[0]["message"] in lines[line_no - 1] and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert {"id", "score", "message", "template", "timestamp", "service"} <= set(hits[0])
+    first_template = hits[0]["template"]
+    assert all(h["template"] == first_template for h in hits[1:5])
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+
+def test_search_filters(hdfs_run, hdfs_log):
+    data, _ = hdfs_run
+    q = "PacketResponder 1 for block blk_38865049064139660 terminating"
+    hits = search(data, q, "--service", "dfs.FSNamesystem", "-k", "5")
+    assert hits and {h["service"] for h in hits} == {"dfs.FSNamesystem"}
+    hits = search(data, q, "--since", "2008-11-09T20:40:00", "--until", "2008-11-09T20:45:00", "-k", "50")
+    assert hits and all("2008-11-09T20:40:00Z" <= h["timestamp"] <= "2008-11-09T20:45:00Z" for h in hits)
+
+
+def test_running_the_same_input_twice_stores_it_once(hdfs_run, hdfs_log, tmp_path):
+    data, summary = hdfs_run
+    again = json.loads(logvec_cli("run", "--pipeline", DEFAULT, "--input", hdfs_log, "--data-dir", data,
+                                  "--format", "json").stdout)
+    assert not again["fitted"]  # the saved model was loaded
+    stats = json.loads(logvec_cli("stats", "--pipeline", DEFAULT, "--data-dir", data, "--format", "json").stdout)
+    assert stats["records"] == summary["records"]
+
+
+def test_table_output_is_readable(hdfs_run, hdfs_log):
+    data, _ = hdfs_run
+    line = hdfs_log.read_text().splitlines()[0]
+    out = logvec_cli("search", line, "--pipeline", DEFAULT, "--data-dir", data, "-k", "3").stdout.decode()
+    assert "3 hits" in out and "1.000" in out
+
+
+def test_bad_input_is_defined_and_nothing_is_lost(tmp_path):
+    log = tmp_path / "bad.log"
+    lines = [
+        b"2026-11-01T00:00:00.000Z INFO api: request ok in 12ms",
+        b"\x00\x01\x02\x03\x04 binary junk \x05\x06",
+        b"2026-11-01T00:00:01.000Z INFO api: caf\xe9 invalid utf-8",
+        b"2026-11-01T00:00:02.000Z INFO api: " + b"x" * (1 << 20),
+        b"",
+        b"no header at all",
+    ]
+    log.write_bytes(b"\n".join(lines) + b"\n")
+    data = tmp_path / "data"
+    summary = json.loads(logvec_cli("run", "-p", DEFAULT, "-i", log, "-d", data, "--format", "json").stdout)
+    assert summary["lines"] == 6 and summary["blank"] == 1
+    assert summary["records"] == 4 and summary["dead_letters"] == 1
+    dead = [json.loads(x) for x in (data / "dead-letters.jsonl").read_text().splitlines()]
+    assert dead[0]["origin"].endswith(":2") and dead[0]["reason"].startswith("binary data")
+    hits = search(data, "caf invalid utf-8", "-k", "10")
+    flags = {h["id"].rsplit(":", 1)[1]: h["flags"] for h in hits}
+    assert flags["3"] == "decode_error" and flags["4"] == "truncated" and flags["6"] == "unparsed"
+
+
+def test_empty_input(tmp_path):
+    log = tmp_path / "empty.log"
+    log.write_bytes(b"")
+    summary = json.loads(logvec_cli("run", "-p", DEFAULT, "-i", log, "-d", tmp_path / "d", "--format", "json").stdout)
+    assert summary["lines"] == 0 and summary["records"] == 0
+
+
+def test_stdin_and_gzip_inputs(tmp_path, hdfs_log):
+    text = "\n".join(hdfs_log.read_text().splitlines()[:300]) + "\n"
+    s1 = json.loads(logvec_cli("run", "-p", DEFAULT, "-i", "-", "-d", tmp_path / "a", "--format", "json",
+                               input=text.encode()).stdout)
+    gz = tmp_path / "part.log.gz"
+    with gzip.open(gz, "wt") as f:
+        f.write(text)
+    s2 = json.loads(logvec_cli("run", "-p", DEFAULT, "-i", gz, "-d", tmp_path / "b", "--format", "json").stdout)
+    assert s1["records"] == s2["records"] == 300
+
+
+def test_follow_reads_a_growing_file(tmp_path, hdfs_log):
+    lines = hdfs_log.read_text().splitlines()[:600]
+    log = tmp_path / "grow.log"
+    log.write_text("\n".join(lines[:200]) + "\n")
+
+    def append_later():
+        time.sleep(1.0)
+        with log.open("a") as f:
+            f.write("\n".join(lines[200:]) + "\n")
+
+    t = threading.Thread(target=append_later)
+    t.start()
+    proc = logvec_cli("run", "-p", DEFAULT, "-i", log, "-d", tmp_path / "d", "--follow", "--exit-when-idle", "3",
+                      "--format", "json")
+    t.join()
+    assert json.loads(proc.stdout)["records"] == 600
+
+
+def test_sigterm_finishes_cleanly(tmp_path, hdfs_log):
+    log = tmp_path / "grow.log"
+    log.write_text(hdfs_log.read_text())
+    exe = Path(sys.executable).parent / "logvec"
+    proc = subprocess.Popen([exe, "run", "-p", DEFAULT, "-i", log, "-d", tmp_path / "d", "--follow",
+                             "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while not (tmp_path / "d" / "model" / "model.pkl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.terminate()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out)["records"] == len(hdfs_log.read_text().splitlines())
+
+
+def test_validate(tmp_path):
+    assert b"ok" in logvec_cli("validate", DEFAULT).stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("vectorizer:\n  type: tfidf\n  max_featres: 3\n")
+    proc = logvec_cli("validate", bad, check=False)
+    assert proc.returncode == 2
+    assert b"vectorizer.max_featres: unknown key" in proc.stderr
+
+
+def test_fit_then_run_uses_the_fitted_model(tmp_path, hdfs_log):
+    data = tmp_path / "d"
+    out = logvec_cli("fit", "-p", DEFAULT, "-i", hdfs_log, "-d", data).stdout.decode()
+    assert "model saved" in out
+    summary = json.loads(logvec_cli("run", "-p", DEFAULT, "-i", hdfs_log, "-d", data, "--format", "json").stdout)
+    assert not summary["fitted"]
+
+
+def test_model_from_another_pipeline_is_refused(tmp_path, hdfs_log):
+    data = tmp_path / "d"
+    logvec_cli("fit", "-p", DEFAULT, "-i", hdfs_log, "-d", data)
+    proc = logvec_cli("run", "-p", PIPELINES / "onehot.yaml", "-i", hdfs_log, "-d", data, check=False)
+    assert proc.returncode == 2 and b"fitted with another pipeline configuration" in proc.stderr
+
+
+def test_search_without_data_is_a_clear_error(tmp_path):
+    proc = logvec_cli("search", "x", "-p", DEFAULT, "-d", tmp_path / "none", check=False)
+    assert proc.returncode == 2 and b"no model" in proc.stderr
+
+
+def test_missing_input_is_a_clear_error(tmp_path):
+    proc = logvec_cli("run", "-p", DEFAULT, "-i", tmp_path / "nope.log", "-d", tmp_path / "d", check=False)
+    assert proc.returncode == 2 and b"input not found" in proc.stderr
