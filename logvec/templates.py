@@ -139,3 +139,16 @@ class TemplateMiner:
     @property
     def n_templates(self) -> int:
         return len({self._canonical(c) for c in self.drain.id_to_cluster.keys()})
+
+
+def grouping_accuracy(truth: list, predicted: list) -> float:
+    """Share of lines whose predicted group holds exactly the lines of their true event (Zhu et al., 2019)."""
+    from collections import defaultdict
+
+    true_groups: dict = defaultdict(set)
+    pred_groups: dict = defaultdict(list)
+    for i, (t, p) in enumerate(zip(truth, predicted)):
+        true_groups[t].add(i)
+        pred_groups[p].append(i)
+    correct = sum(len(ids) for ids in pred_groups.values() if true_groups[truth[ids[0]]] == set(ids))
+    return correct / len(truth) if truth else 0.0

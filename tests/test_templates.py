@@ -1,31 +1,19 @@
 """Template mining quality on Loghub's 15 labeled systems (grouping accuracy, as in Zhu et al., ICSE-SEIP 2019)."""
 
 import csv
-from collections import defaultdict
 
 import numpy as np
 import pytest
 
 from logvec.config import TemplatesConfig
 from logvec.masking import Masker
-from logvec.templates import TemplateMiner
+from logvec.templates import TemplateMiner, grouping_accuracy
 
 from .conftest import LOGHUB_SYSTEMS
 
 # Measured with the default configuration (benchmarks/bench_grouping.py): mean 0.816. The floor is the
 # issue's goal; Drain3 with its own defaults scores about 0.75 on the same data.
 MEAN_GROUPING_ACCURACY_FLOOR = 0.80
-
-
-def grouping_accuracy(truth: list[str], predicted: list) -> float:
-    """Share of lines whose predicted group holds exactly the lines of their true event."""
-    true_groups: dict[str, set[int]] = defaultdict(set)
-    pred_groups: dict[object, list[int]] = defaultdict(list)
-    for i, (t, p) in enumerate(zip(truth, predicted)):
-        true_groups[t].add(i)
-        pred_groups[p].append(i)
-    correct = sum(len(ids) for ids in pred_groups.values() if true_groups[truth[ids[0]]] == set(ids))
-    return correct / len(truth)
 
 
 def load_structured(shared_data, system):
