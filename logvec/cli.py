@@ -189,8 +189,11 @@ def search(
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
         return
     t = Table(title=f"{len(hits)} hits", expand=True)
-    for col in ("score", "timestamp", "service", "message", "why flagged"):
-        t.add_column(col, overflow="fold")
+    t.add_column("score", no_wrap=True)
+    t.add_column("timestamp", no_wrap=True)
+    t.add_column("service", overflow="fold", ratio=1)
+    t.add_column("message", overflow="fold", ratio=4)
+    t.add_column("why flagged", overflow="fold", ratio=2)
     for h in hits:
         t.add_row(f"{h.score:.3f}", h.timestamp or "", h.service, h.message, h.reason)
     out.print(t)

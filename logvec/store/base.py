@@ -40,7 +40,8 @@ class Hit:
         rid, ts, service, level, message, template, tid, anomaly, ascore, reason, flags = row
         when = None
         if ts is not None and not math.isnan(ts):
-            when = datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+            dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+            when = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
         return cls(rid, round(float(score), 6), message or "", template or "", tid, when, service or "",
                    level or "", bool(anomaly), ascore, reason or "", flags or "")
 
