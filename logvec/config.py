@@ -147,16 +147,134 @@ VectorizerConfig = Annotated[
 
 
 # ---------------------------------------------------------------- detectors
+class ThresholdConfig(_Strict):
+    """How a detector's threshold is calibrated on its baseline scores.
+
+    `robust` (default): median + k × robust spread (MAD), which a baseline holding a few anomalies barely
+    moves; `quantile`: that quantile of the baseline scores; `contamination`: flag that expected share.
+    """
+
+    method: Literal["robust", "quantile", "contamination"] = "robust"
+    k: float = Field(4.0, gt=0)
+    quantile: float = Field(0.995, gt=0, lt=1)
+    contamination: float = Field(0.01, gt=0, lt=0.5)
+
+
 class NoveltyDetectorConfig(_Strict):
+    """Templates, words and (for sessions) orderings never or rarely seen in the baseline."""
+
     type: Literal["novelty"] = "novelty"
-    rare_fraction: float = Field(0.0005, ge=0, lt=1, description="templates rarer than this in the baseline count as rare")
+    rare_fraction: float = Field(
+        0.001, ge=0, lt=1, description="an event in fewer than this share of baseline items is rare"
+    )
+    order_confidence: float = Field(
+        0.995, gt=0.5, le=1, description="sessions: 'A before B' is an invariant when it held this often"
+    )
+    min_support: int = Field(20, ge=1, description="sessions: baseline sessions needed to trust an invariant")
+
+
+class _VectorDetectorConfig(_Strict):
+    threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
+    max_reference: int = Field(20_000, ge=10, description="baseline rows kept for neighbours and explanations")
+
+
+class KnnDetectorConfig(_VectorDetectorConfig):
+    """Mean cosine distance to the k nearest baseline items (repeats count)."""
+
+    type: Literal["knn"]
+    k: int = Field(5, ge=1)
+
+
+class LofDetectorConfig(_VectorDetectorConfig):
+    type: Literal["lof"]
+    n_neighbors: int = Field(20, ge=2)
+
+
+class IsolationForestDetectorConfig(_VectorDetectorConfig):
+    type: Literal["isolation_forest"]
+    n_estimators: int = Field(200, ge=10)
+    random_state: int = 0
+
+
+class PcaDetectorConfig(_VectorDetectorConfig):
+    """Squared prediction error off the principal subspace (as in loglizer's PCA)."""
+
+    type: Literal["pca"]
+    variance: float = Field(0.95, gt=0, lt=1, description="share of variance the normal subspace keeps")
 
 
 class NoDetectorConfig(_Strict):
     type: Literal["none"]
 
 
-DetectorConfig = Annotated[Union[NoveltyDetectorConfig, NoDetectorConfig], Field(discriminator="type")]
+MemberConfig = Annotated[
+    Union[NoveltyDetectorConfig, KnnDetectorConfig, LofDetectorConfig, IsolationForestDetectorConfig,
+          PcaDetectorConfig],
+    Field(discriminator="type"),
+]
+
+
+class EnsembleDetectorConfig(_Strict):
+    """Several detectors at once. `max`: flagged when any member is (scores in units of each member's
+    threshold); `mean_rank`: the mean of the members' baseline percentiles, with its own threshold."""
+
+    type: Literal["ensemble"]
+    members: list[MemberConfig] = Field(min_length=1)
+    combine: Literal["max", "mean_rank"] = "max"
+    threshold: ThresholdConfig = Field(default_factory=lambda: ThresholdConfig(method="quantile", quantile=0.99))
+
+
+DetectorConfig = Annotated[
+    Union[NoveltyDetectorConfig, KnnDetectorConfig, LofDetectorConfig, IsolationForestDetectorConfig,
+          PcaDetectorConfig, EnsembleDetectorConfig, NoDetectorConfig],
+    Field(discriminator="type"),
+]
+
+
+# ---------------------------------------------------------------- sessions
+class SessionConfig(_Strict):
+    """Group lines into sessions, by a key in the line (first capture group, or the whole match) or by time."""
+
+    key: str | None = Field(None, description="regex over the raw line, e.g. 'blk_-?\\d+' or 'req=(\\w+)'")
+    window: str | None = Field(None, description="time window such as 60s, 5m, 1h (per service)")
+    timeout: str = Field("5m", description="run: a keyed session with no line for this long is closed")
+    detector: DetectorConfig = Field(
+        default_factory=lambda: NoveltyDetectorConfig(rare_fraction=0.05),
+        description="session-level detector",
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _compile(cls, p: str | None) -> str | None:
+        if p is not None:
+            try:
+                re.compile(p)
+            except re.error as e:
+                raise ValueError(f"not a valid regex: {e}") from None
+        return p
+
+    @field_validator("window", "timeout")
+    @classmethod
+    def _duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v)
+        return v
+
+    def model_post_init(self, __context: Any) -> None:
+        if (self.key is None) == (self.window is None):
+            raise ValueError("give exactly one of session.key or session.window")
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '5m', '1h', '1d' or plain seconds -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", str(text))
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h)")
+    mult = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    value = float(m.group(1)) * mult
+    if value <= 0:
+        raise ValueError(f"duration must be positive: {text!r}")
+    return value
 
 
 # ---------------------------------------------------------------- stores
@@ -188,12 +306,13 @@ class PipelineConfig(_Strict):
     templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
     vectorizer: VectorizerConfig = Field(default_factory=lambda: TfidfVectorizerConfig(type="tfidf"))
     detector: DetectorConfig = Field(default_factory=NoveltyDetectorConfig)
+    session: SessionConfig | None = None
     store: StoreConfig = Field(default_factory=LocalStoreConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
     def fit_hash(self) -> str:
         """Hash of the parts that shape a fitted model; a model fitted under another hash is stale."""
-        keys = ("parse", "masking", "templates", "vectorizer", "detector")
+        keys = ("parse", "masking", "templates", "vectorizer", "detector", "session")
         text = self.model_dump_json(include=set(keys))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

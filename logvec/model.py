@@ -13,14 +13,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 import logvec
 from logvec.config import PipelineConfig
-from logvec.detect import Detector, make_detector
+from logvec.detect import Detections, Detector, Sample, make_detector
 from logvec.masking import Masker
 from logvec.parse import Parser
 from logvec.records import RawBatch, RecordBatch
+from logvec.sessions import SessionFeaturizer, SessionKeys, Sessions
 from logvec.templates import TemplateMiner
-from logvec.vectorize import BaseVectorizer, make_vectorizer
+from logvec.vectorize import BaseVectorizer, Vectors, make_vectorizer
 
 FORMAT_VERSION = 1
 
@@ -33,42 +36,74 @@ class ModelError(RuntimeError):
 class Model:
     miner: TemplateMiner
     vectorizer: BaseVectorizer
-    detector: Detector
+    detector: Detector | None  # line level
+    session_featurizer: SessionFeaturizer | None = None
+    session_detector: Detector | None = None
     meta: dict = field(default_factory=dict)
 
     @classmethod
     def fit(cls, config: PipelineConfig, raw_batches: list[RawBatch]) -> tuple["Model", RecordBatch]:
         """Fit every stage on the baseline lines; returns the model and the parsed baseline."""
-        parser, masker = Parser(config.parse), Masker(config.masking)
+        parser, masker = Parser(config.parse, session_keys(config)), Masker(config.masking)
         miner = TemplateMiner(config.templates)
-        parts = [parser.parse(raw)[0] for raw in raw_batches]
-        records = concat(parts)
+        records = concat([parser.parse(raw)[0] for raw in raw_batches])
         records.masked = masker.mask(records.messages)
         records.template_ids = miner.update(records.masked)
         vectorizer = make_vectorizer(config.vectorizer).fit(records.masked)
-        vectors = vectorizer.transform_unique(records.masked)
-        detector = make_detector(config.detector).fit(records, vectors)
-        meta = {
+        model = cls(miner, vectorizer, make_detector(config.detector))
+        if model.detector is not None:
+            model.detector.fit(model.line_sample(records, vectorizer.transform_unique(records.masked)))
+        if config.session is not None:
+            sessions = Sessions.group(records.sessions)
+            sequences = [records.template_ids[ix] for ix in sessions.lines]
+            model.session_featurizer = SessionFeaturizer().fit(sequences)
+            model.session_detector = make_detector(config.session.detector)
+            if model.session_detector is not None:
+                model.session_detector.fit(model.session_sample(sessions.keys, sequences))
+        model.meta = {
             "format": FORMAT_VERSION,
             "logvec_version": logvec.__version__,
             "pipeline": config.name,
             "pipeline_hash": config.fit_hash(),
             "vectorizer": config.vectorizer.type,
             "detector": config.detector.type,
+            "session_detector": config.session.detector.type if config.session else None,
             "dim": vectorizer.dim,
             "baseline_lines": len(records),
+            "baseline_sessions": len(Sessions.group(records.sessions)) if config.session else 0,
             "templates": miner.n_templates,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        return cls(miner, vectorizer, detector, meta), records
+        return model, records
+
+    def line_sample(self, records: RecordBatch, vectors: Vectors) -> Sample:
+        return Sample(vectors, [records.template_ids[i:i + 1] for i in range(len(records))], records.messages,
+                      self.vectorizer.feature_names(), self.miner.template, level="line")
+
+    def session_sample(self, keys: list[str], sequences: list[np.ndarray]) -> Sample:
+        assert self.session_featurizer is not None
+        return self.session_featurizer.sample(keys, sequences, self.miner.template)
+
+    def detect_lines(self, records: RecordBatch, vectors: Vectors) -> Detections:
+        if self.detector is None:
+            n = len(records)
+            return Detections(np.zeros(n, np.float32), np.zeros(n, bool), [[] for _ in range(n)], 0.0)
+        return self.detector.detect(self.line_sample(records, vectors))
+
+    def detect_sessions(self, keys: list[str], sequences: list[np.ndarray]) -> Detections:
+        if self.session_detector is None:
+            n = len(keys)
+            return Detections(np.zeros(n, np.float32), np.zeros(n, bool), [[] for _ in range(n)], 0.0)
+        return self.session_detector.detect(self.session_sample(keys, sequences))
 
     def save(self, directory: str | Path) -> None:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         tmp = d / "model.pkl.tmp"
         with open(tmp, "wb") as f:
-            pickle.dump({"miner": self.miner, "vectorizer": self.vectorizer, "detector": self.detector}, f,
-                        protocol=pickle.HIGHEST_PROTOCOL)
+            pickle.dump({"miner": self.miner, "vectorizer": self.vectorizer, "detector": self.detector,
+                         "session_featurizer": self.session_featurizer, "session_detector": self.session_detector},
+                        f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, d / "model.pkl")  # atomic: a crash never leaves half a model
         self.meta["templates"] = self.miner.n_templates
         (d / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
@@ -90,16 +125,19 @@ class Model:
                 f"({meta.get('pipeline')}, hash {meta.get('pipeline_hash')}, now {config.fit_hash()}); "
                 "refit with `logvec fit` or use another --data-dir"
             )
-        return cls(parts["miner"], parts["vectorizer"], parts["detector"], meta)
+        return cls(parts["miner"], parts["vectorizer"], parts["detector"], parts["session_featurizer"],
+                   parts["session_detector"], meta)
 
     @staticmethod
     def exists(directory: str | Path) -> bool:
         return (Path(directory) / "model.pkl").exists()
 
 
-def concat(batches: list[RecordBatch]) -> RecordBatch:
-    import numpy as np
+def session_keys(config: PipelineConfig) -> SessionKeys | None:
+    return SessionKeys(config.session) if config.session is not None else None
 
+
+def concat(batches: list[RecordBatch]) -> RecordBatch:
     if not batches:
         return RecordBatch.empty()
     return RecordBatch(
@@ -109,4 +147,5 @@ def concat(batches: list[RecordBatch]) -> RecordBatch:
         services=[x for b in batches for x in b.services],
         levels=[x for b in batches for x in b.levels],
         flags=[x for b in batches for x in b.flags],
+        sessions=[x for b in batches for x in b.sessions],
     )

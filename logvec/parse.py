@@ -16,6 +16,7 @@ import orjson
 from logvec.config import ParseConfig
 from logvec.deadletter import DeadLetter
 from logvec.records import RawBatch, RecordBatch
+from logvec.sessions import SessionKeys
 from logvec.timeparse import TimestampParser
 
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
@@ -46,8 +47,9 @@ def _get_path(obj: dict, path: str | None) -> object:
 class Parser:
     """`parse(raw) -> (records, dead_letters)` for one batch."""
 
-    def __init__(self, config: ParseConfig) -> None:
+    def __init__(self, config: ParseConfig, sessions: SessionKeys | None = None) -> None:
         self.config = config
+        self.sessions = sessions
         self.patterns = [re.compile(p) for p in config.patterns]
         self.times = TimestampParser(config.timestamp_formats)
         self.blank = 0
@@ -96,7 +98,7 @@ class Parser:
         )
 
     def parse(self, raw: RawBatch) -> tuple[RecordBatch, list[DeadLetter]]:
-        ids, msgs, ts, svcs, lvls, flags = [], [], [], [], [], []
+        ids, msgs, ts, svcs, lvls, flags, kept = [], [], [], [], [], [], []
         dead: list[DeadLetter] = []
         default_service = self.config.service or ""
         parse_one = self._parse_one
@@ -115,10 +117,14 @@ class Parser:
                 continue
             message, t, svc, lvl, extra = out
             ids.append(origin)
+            kept.append(line)
             msgs.append(message)
             ts.append(parse_ts(t) if t is not None else math.nan)
             svcs.append(svc or default_service)
             lvls.append(lvl.upper() if lvl else "")
             flags.append(f"{flag},{extra}" if flag and extra else flag or extra)
         batch = RecordBatch(ids, msgs, np.asarray(ts, dtype=np.float64), svcs, lvls, flags)
+        if self.sessions is not None:
+            batch.sessions = (self.sessions.from_lines(kept) if self.sessions.regex is not None
+                              else self.sessions.from_times(batch.timestamps, svcs))
         return batch, dead

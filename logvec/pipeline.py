@@ -14,7 +14,7 @@ from pathlib import Path
 from logvec.config import PipelineConfig
 from logvec.deadletter import DeadLetterFile
 from logvec.masking import Masker
-from logvec.model import Model
+from logvec.model import Model, session_keys
 from logvec.parse import Parser
 from logvec.records import RawBatch, RecordBatch
 from logvec.store import open_store
@@ -52,7 +52,7 @@ class Runner:
         self.config = config
         self.data_dir = Path(data_dir or config.run.data_dir)
         self.model_dir = self.data_dir / "model"
-        self.parser = Parser(config.parse)
+        self.parser = Parser(config.parse, session_keys(config))
         self.masker = Masker(config.masking)
         self.dead_letters = DeadLetterFile(self.data_dir / "dead-letters.jsonl")
         self.model: Model | None = (
@@ -84,7 +84,7 @@ class Runner:
         records.template_ids = self._timed("template", self.model.miner.update, records.masked)
         records.templates = self.model.miner.templates(records.template_ids)
         vectors = self._timed("vectorize", self.model.vectorizer.transform_unique, records.masked)
-        det = self._timed("detect", self.model.detector.detect, records, vectors)
+        det = self._timed("detect", self.model.detect_lines, records, vectors)
         records.scores, records.is_anomaly, records.reasons = det.scores, det.is_anomaly, det.reasons
         return records, vectors
 

@@ -33,6 +33,7 @@ class RecordBatch:
     services: list[str]
     levels: list[str]
     flags: list[str]
+    sessions: list[str] = field(default_factory=list)  # session key per record ("" for none)
     masked: list[str] = field(default_factory=list)
     template_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     templates: list[str] = field(default_factory=list)
@@ -59,6 +60,7 @@ class RecordBatch:
             services=pick(self.services),
             levels=pick(self.levels),
             flags=pick(self.flags),
+            sessions=pick(self.sessions),
             masked=pick(self.masked),
             template_ids=arr(self.template_ids),
             templates=pick(self.templates),

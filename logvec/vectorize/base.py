@@ -73,6 +73,10 @@ class BaseVectorizer:
     def dim(self) -> int:
         raise NotImplementedError
 
+    def feature_names(self) -> list[str]:
+        """One name per dimension, for explanations."""
+        return [f"dim{i}" for i in range(self.dim)]
+
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first")

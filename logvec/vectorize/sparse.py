@@ -104,6 +104,9 @@ class SparseTextVectorizer(BaseVectorizer):
         self._check_fitted()
         return len(self.vocabulary_) + self.oov_buckets
 
+    def feature_names(self) -> list[str]:
+        return sorted(self.vocabulary_, key=self.vocabulary_.get) + [f"unseen-word#{i}" for i in range(self.oov_buckets)]
+
     def _transform_texts(self, texts: list[str]) -> np.ndarray:
         parts = []
         if self._vocab_counter is not None:
