@@ -222,5 +222,52 @@ def stats(
     out.print(t)
 
 
+@app.command("eval")
+def eval_(
+    pipelines: Optional[list[Path]] = typer.Argument(None, help="with --compare: the pipelines to compare"),
+    pipeline: Optional[Path] = typer.Option(None, "--pipeline", "-p", help="pipeline YAML file"),
+    compare: bool = typer.Option(False, "--compare", help="evaluate every PIPELINE given as an argument"),
+    train: list[str] = typer.Option(..., "--train", help="baseline logs (unlabeled; may hold anomalies)"),
+    test: list[str] = typer.Option(..., "--test", help="logs to score"),
+    labels: Path = typer.Option(..., "--labels", help="CSV: line,label (line level) or key,label (session level)"),
+    session_key: Optional[str] = typer.Option(None, "--session-key", help="regex; its first group is the session key"),
+    format: Format = typer.Option(Format.table, "--format"),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="write report.md, scores.csv, pr_curve.png here"),
+) -> None:
+    """Fit on TRAIN, score TEST and measure precision, recall and F1 against LABELS."""
+    from logvec.config import ConfigError
+    from logvec.evaluate import LabelError, evaluate, write_report
+
+    paths = list(pipelines or []) if compare else ([pipeline] if pipeline else [])
+    if not paths:
+        _fail("give --pipeline FILE, or --compare FILE FILE ...")
+    if not compare and pipelines:
+        _fail(f"unexpected arguments {', '.join(map(str, pipelines))} (did you mean --compare?)")
+    results = []
+    for path in paths:
+        config = _load(path)
+        try:
+            result = evaluate(config, train, test, labels, session_key=session_key, pipeline_name=path.stem)
+        except (LabelError, ConfigError, FileNotFoundError, OSError) as e:
+            _fail(str(e))
+        results.append(result)
+        if out_dir is not None:
+            write_report(result, out_dir / path.stem if compare else out_dir)
+    if format == Format.json:
+        docs = [r.to_dict() for r in results]
+        print(json.dumps(docs if compare else docs[0]))
+        return
+    t = Table(title=f"logvec eval — {results[0].level} level")
+    cols = ["pipeline", "precision", "recall", "f1", "tp", "fp", "fn", "tn", "threshold", "lines/s"]
+    for c in cols:
+        t.add_column(c, justify="left" if c == "pipeline" else "right")
+    for r in results:
+        t.add_row(r.pipeline, f"{r.precision:.4f}", f"{r.recall:.4f}", f"{r.f1:.4f}", str(r.tp), str(r.fp),
+                  str(r.fn), str(r.tn), f"{r.threshold:.4g}", f"{r.lines_per_second:,.0f}")
+    out.print(t)
+    if out_dir is not None:
+        out.print(f"report written to {out_dir}", highlight=False)
+
+
 def main() -> None:  # pragma: no cover
     app()

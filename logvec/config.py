@@ -151,7 +151,8 @@ class ThresholdConfig(_Strict):
     """How a detector's threshold is calibrated on its baseline scores.
 
     `robust` (default): median + k × robust spread (MAD), which a baseline holding a few anomalies barely
-    moves; `quantile`: that quantile of the baseline scores; `contamination`: flag that expected share.
+    moves (when over half the scores tie, the same rule is applied to the scores above the tie); `quantile`: that
+    quantile of the baseline scores; `contamination`: flag that expected share.
     """
 
     method: Literal["robust", "quantile", "contamination"] = "robust"
@@ -239,8 +240,10 @@ class SessionConfig(_Strict):
     window: str | None = Field(None, description="time window such as 60s, 5m, 1h (per service)")
     timeout: str = Field("5m", description="run: a keyed session with no line for this long is closed")
     detector: DetectorConfig = Field(
-        default_factory=lambda: NoveltyDetectorConfig(rare_fraction=0.05),
-        description="session-level detector",
+        default_factory=lambda: EnsembleDetectorConfig(
+            type="ensemble", members=[NoveltyDetectorConfig(rare_fraction=0.05), KnnDetectorConfig(type="knn")]
+        ),
+        description="session-level detector: new/rare templates, order and missing steps, plus unusual counts",
     )
 
     @field_validator("key")

@@ -3,8 +3,8 @@
 * Lines: the line's template is new, or rarer than `rare_fraction` of the baseline lines; the explanation
   names the template and its words that the baseline rarely or never used.
 * Sessions: a template present in fewer than `rare_fraction` of the baseline sessions; a step out of order
-  (an "A comes before B" that held in at least `order_confidence` of the baseline sessions having both, with
-  at least `min_support` of them); a missing step (a template present in at least `order_confidence` of the
+  or in the wrong place (an "every A comes before the first B" that held in at least `order_confidence` of
+  the baseline sessions having both, with at least `min_support` of them); a missing step (a template present in at least `order_confidence` of the
   baseline sessions, absent here). Counting sessions, not lines, keeps one chatty session from making its
   own templates look common.
 
@@ -19,6 +19,7 @@ import re
 import numpy as np
 
 from logvec.detect.base import Detector, Explanation, Sample
+from logvec.detect.neighbours import Reference
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]+")
 
@@ -26,10 +27,12 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]+")
 class NoveltyDetector(Detector):
     name = "novelty"
 
-    def __init__(self, rare_fraction: float = 0.001, order_confidence: float = 0.995, min_support: int = 20):
+    def __init__(self, rare_fraction: float = 0.001, order_confidence: float = 0.995, min_support: int = 20,
+                 max_reference: int = 20_000):
         self.rare_fraction = rare_fraction
         self.order_confidence = order_confidence
         self.min_support = min_support
+        self.max_reference = max_reference
 
     # ------------------------------------------------------------ fit
     def fit(self, sample: Sample) -> "NoveltyDetector":
@@ -48,22 +51,28 @@ class NoveltyDetector(Detector):
         self.order_ = None
         if sample.level == "session":
             self._fit_order(sample)
+        self.reference_ = Reference(sample, self.max_reference)
+        if len(sample):  # a baseline row is normal when the items using it were not flagged
+            flagged = self.score(sample) >= self.threshold_
+            self.reference_.normal = ~np.isin(self.reference_.source, sample.vectors.index[flagged])
         return self
 
     def _surprise(self, freq: float | np.ndarray, n: float | None = None):
         n = self.n_ if n is None else n
         return -np.log10(np.maximum(freq, 0.5 / n))
 
-    def _first_positions(self, sequences: list[np.ndarray]) -> np.ndarray:
-        """(n, T) index of each tracked template's first occurrence, +inf when absent."""
+    def _positions(self, sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(n, T) positions of each tracked template's first and last occurrence, +inf / -inf when absent."""
         F = np.full((len(sequences), len(self.tracked_)), np.inf)
+        L = np.full((len(sequences), len(self.tracked_)), -np.inf)
         col = {t: j for j, t in enumerate(self.tracked_.tolist())}
         for i, seq in enumerate(sequences):
             for pos, t in enumerate(seq.tolist()):
                 j = col.get(t)
-                if j is not None and F[i, j] == np.inf:
-                    F[i, j] = pos
-        return F
+                if j is not None:
+                    F[i, j] = min(F[i, j], pos)
+                    L[i, j] = pos
+        return F, L
 
     def _fit_order(self, sample: Sample) -> None:
         n = len(sample)
@@ -73,14 +82,14 @@ class NoveltyDetector(Detector):
         self.tracked_ = np.array(sorted(common), dtype=np.int64)
         if not len(self.tracked_):
             return
-        F = self._first_positions(sample.sequences)
+        F, L = self._positions(sample.sequences)
         present = np.isfinite(F)
         # required steps: present in nearly every baseline session
         missing_rate = 1.0 - present.mean(axis=0)
         self.required_ = missing_rate <= 1.0 - self.order_confidence
-        # order invariants: among sessions with both, a's first occurrence precedes b's
+        # order invariants: among sessions with both, every a comes before the first b
         both = present[:, :, None] & present[:, None, :]
-        before = (F[:, :, None] < F[:, None, :]) & both
+        before = (L[:, :, None] < F[:, None, :]) & both
         support = both.sum(axis=0)
         after = support - before.sum(axis=0)  # sessions where a did not come first
         np.fill_diagonal(support, 0)
@@ -102,9 +111,9 @@ class NoveltyDetector(Detector):
         """(violations (n,T,T) bool, missing (n,T) bool) or None when no invariants were learned."""
         if self.order_ is None or not len(sample):
             return None
-        F = self._first_positions(sample.sequences)
+        F, L = self._positions(sample.sequences)
         present = np.isfinite(F)
-        violations = self.order_[None] & present[:, :, None] & present[:, None, :] & (F[:, :, None] > F[:, None, :])
+        violations = self.order_[None] & present[:, :, None] & present[:, None, :] & (L[:, :, None] > F[:, None, :])
         missing = self.required_[None] & ~present
         return violations, missing
 
@@ -129,6 +138,7 @@ class NoveltyDetector(Detector):
         sub = sample.take(idx)
         order = self._order_events(sub) if sample.level == "session" else None
         unit = "lines" if sample.level == "line" else "sessions"
+        near = self.reference_.nearest_normal(sub.vectors.dense())
         out = []
         for j, i in enumerate(idx.tolist()):
             exps: list[Explanation] = []
@@ -153,8 +163,8 @@ class NoveltyDetector(Detector):
                          for a in np.flatnonzero(missing[j]).tolist()]
                 if steps:
                     exps.append(Explanation("missing step", self.name, float(scores[i]), self.threshold_, steps[:5]))
-                pairs = [f"{sample.template_text(int(self.tracked_[b]))!r} came before "
-                         f"{sample.template_text(int(self.tracked_[a]))!r}, which comes first in "
+                pairs = [f"{sample.template_text(int(self.tracked_[a]))!r} came after "
+                         f"{sample.template_text(int(self.tracked_[b]))!r}; it comes before it in "
                          f"{self.order_support_[a, b] - self.order_violations_[a, b]} of "
                          f"{self.order_support_[a, b]} baseline sessions"
                          for a, b in zip(*np.nonzero(violations[j]))]
@@ -163,6 +173,7 @@ class NoveltyDetector(Detector):
                                             pairs[:5]))
             if not exps:  # flagged by score alone (should not happen, but never leave a flag unexplained)
                 exps.append(Explanation("rare template", self.name, float(scores[i]), self.threshold_))
+            exps[0].neighbours = [(name, dist) for name, dist, _ in near[j]]
             out.append(exps)
         return out
 

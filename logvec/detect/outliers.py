@@ -12,12 +12,7 @@ import numpy as np
 from logvec.config import ThresholdConfig
 from logvec.detect.base import Detector, Explanation, Sample
 from logvec.detect.calibrate import calibrate
-
-
-def _distinct_with_counts(sample: Sample) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Distinct rows used by the sample, how many items use each, and one item name for each."""
-    used, first, counts = np.unique(sample.vectors.index, return_index=True, return_counts=True)
-    return sample.vectors.rows[used], counts.astype(np.float64), [sample.names[i] for i in first]
+from logvec.detect.neighbours import Reference
 
 
 class VectorDetector(Detector):
@@ -36,15 +31,11 @@ class VectorDetector(Detector):
         raise NotImplementedError
 
     def fit(self, sample: Sample) -> "VectorDetector":
-        rows, counts, names = _distinct_with_counts(sample)
-        if len(rows) > self.max_reference:  # keep the most common shapes
-            keep = np.sort(np.argsort(-counts, kind="stable")[: self.max_reference])
-            rows, counts, names = rows[keep], counts[keep], [names[i] for i in keep]
-        self.ref_rows_, self.ref_counts_, self.ref_names_ = rows, counts, names
-        self._fit_rows(rows, counts)
-        baseline_scores = self._score_rows(rows, baseline=True)
-        self.threshold_, self.center_ = calibrate(baseline_scores, counts, self.threshold)
-        self.ref_normal_ = baseline_scores < self.threshold_
+        self.reference_ = ref = Reference(sample, self.max_reference)
+        self._fit_rows(ref.rows, ref.counts)
+        baseline_scores = self._score_rows(ref.rows, baseline=True)
+        self.threshold_, self.center_ = calibrate(baseline_scores, ref.counts, self.threshold)
+        ref.normal = baseline_scores < self.threshold_
         self.feature_names_ = sample.feature_names
         return self
 
@@ -62,17 +53,13 @@ class VectorDetector(Detector):
         return [f"{'+' if diff[j] > 0 else '-'}{names[j] if j < len(names) else j}" for j in top if abs(diff[j]) > 1e-6]
 
     def explain(self, sample: Sample, idx: np.ndarray, scores: np.ndarray) -> list[list[Explanation]]:
-        normal = np.flatnonzero(self.ref_normal_)
         X = sample.vectors.rows[sample.vectors.index[idx]]
         out = []
-        sims = X @ self.ref_rows_[normal].T if len(normal) else np.zeros((len(idx), 0))
-        for j, i in enumerate(idx.tolist()):
-            near = np.argsort(-sims[j])[:3] if sims.shape[1] else np.zeros(0, np.int64)
-            neighbours = [(self.ref_names_[normal[n]], float(max(0.0, 1.0 - sims[j, n]))) for n in near]
-            top = self._contributions(X[j], self.ref_rows_[normal[near[0]]] if len(near) else None)
+        for j, (i, near) in enumerate(zip(idx.tolist(), self.reference_.nearest_normal(X))):
+            top = self._contributions(X[j], self.reference_.rows[near[0][2]] if near else None)
             evidence = [f"differs most in: {', '.join(top)}"] if top else []
             out.append([Explanation(self.kind, self.name, float(scores[i]), float(self.threshold_), evidence,
-                                    neighbours)])
+                                    [(name, dist) for name, dist, _ in near])])
         return out
 
 
@@ -89,7 +76,7 @@ class KnnDetector(VectorDetector):
         pass
 
     def _score_rows(self, rows: np.ndarray, baseline: bool = False) -> np.ndarray:
-        ref, counts = self.ref_rows_, self.ref_counts_
+        ref, counts = self.reference_.rows, self.reference_.counts
         m = min(len(ref), self.k + 1 + 32)
         out = np.empty(len(rows))
         for start in range(0, len(rows), 1024):
@@ -109,7 +96,8 @@ class KnnDetector(VectorDetector):
 
 
 class LofDetector(VectorDetector):
-    """Local outlier factor (scikit-learn), fitted on the distinct baseline rows."""
+    """Local outlier factor (scikit-learn). Density needs multiplicity, so each distinct baseline row enters
+    as often as it was seen, up to `n_neighbors` times (enough to make a common shape dense)."""
 
     name = "lof"
 
@@ -120,16 +108,20 @@ class LofDetector(VectorDetector):
     def _fit_rows(self, rows: np.ndarray, counts: np.ndarray) -> None:
         from sklearn.neighbors import LocalOutlierFactor
 
+        repeats = np.minimum(counts, self.n_neighbors).astype(np.int64)
+        expanded = np.repeat(rows, repeats, axis=0)
         self.model_ = None
-        if len(rows) > 2:
-            self.model_ = LocalOutlierFactor(n_neighbors=min(self.n_neighbors, len(rows) - 1), novelty=True,
-                                             metric="cosine").fit(rows)
+        if len(expanded) > 2:
+            self.model_ = LocalOutlierFactor(n_neighbors=min(self.n_neighbors, len(expanded) - 1), novelty=True)
+            self.model_.fit(expanded)
+            first = np.concatenate([[0], np.cumsum(repeats)[:-1]])
+            self._baseline = -self.model_.negative_outlier_factor_[first]
 
     def _score_rows(self, rows: np.ndarray, baseline: bool = False) -> np.ndarray:
         if self.model_ is None:
             return np.zeros(len(rows))
         if baseline:
-            return -self.model_.negative_outlier_factor_
+            return self._baseline
         return -self.model_.score_samples(rows)
 
 

@@ -1,0 +1,85 @@
+"""Small labeled logs with known anomalies of each kind, built from a seed (for detector tests)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+NORMAL_LINES = [
+    "user {u} logged in from 10.0.{a}.{b}",
+    "GET /api/v1/orders/{n} returned 200 in {ms}ms",
+    "POST /api/v1/payments/{n} returned 201 in {ms}ms",
+    "cache hit for key session:{n}",
+    "query on orders took {ms}ms rows={n}",
+    "job {n} finished in {ms}ms exit_code=0",
+]
+NEW_ERRORS = [
+    "kernel: Out of memory: Killed process {n} (java) total-vm:{ms}kB",
+    "disk /dev/sda{a} failed: I/O error reading sector {n}",
+]
+
+
+def _fill(rng: np.random.Generator, template: str) -> str:
+    return template.format(u=["alice", "bob", "carol", "dave"][int(rng.integers(4))], a=int(rng.integers(9)),
+                           b=int(rng.integers(250)), n=int(rng.integers(100000)), ms=int(rng.integers(1, 900)))
+
+
+def line_logs(n: int, seed: int = 0, anomalies: int = 0, rare_known: str | None = None, rare_every: int = 0):
+    """(lines, labels): normal traffic with `anomalies` lines from never-seen error templates mixed in;
+    `rare_known` (a template) appears every `rare_every` lines and counts as anomalous."""
+    rng = np.random.default_rng(seed)
+    lines = [_fill(rng, NORMAL_LINES[int(rng.integers(len(NORMAL_LINES)))]) for _ in range(n)]
+    labels = [0] * n
+    for pos in rng.choice(n, size=anomalies, replace=False).tolist():
+        lines[pos] = _fill(rng, NEW_ERRORS[pos % len(NEW_ERRORS)])
+        labels[pos] = 1
+    if rare_known and rare_every:
+        for pos in range(rare_every // 2, n, rare_every):
+            lines[pos] = _fill(rng, rare_known)
+            labels[pos] = 1
+    return lines, labels
+
+
+WORKFLOW = ["session {s} opened by {u}", "session {s} authenticated", "session {s} read {n} bytes",
+            "session {s} wrote {n} bytes", "session {s} closed after {ms}ms"]
+
+
+def session_logs(n_sessions: int, seed: int = 0, broken: dict[str, int] | None = None):
+    """(lines, labels by session key). Normal sessions follow WORKFLOW (read/write repeated 1-3 times);
+    `broken` asks for sessions with a `missing` step, steps `swapped` out of order, a known step in the
+    `wrong_place`, a `new_error`, or `many` repeats of one step (counts), each labeled anomalous."""
+    rng = np.random.default_rng(seed)
+    broken = broken or {}
+    kinds = [k for k, c in broken.items() for _ in range(c)]
+    kinds += [""] * (n_sessions - len(kinds))
+    rng.shuffle(kinds)
+    sessions, labels = [], {}
+    for i, kind in enumerate(kinds):
+        key = f"s{i:05d}"
+        steps = [0, 1] + [2, 3] * int(rng.integers(1, 4)) + [4]
+        if kind == "missing":
+            steps.remove(1)
+        elif kind == "swapped":
+            steps[0], steps[1] = steps[1], steps[0]
+        elif kind == "wrong_place":
+            steps = steps[:-1] + [4, 1]  # "authenticated" after "closed"
+        elif kind == "new_error":
+            steps.insert(3, -1)
+        elif kind == "many":
+            steps = steps[:2] + [2] * 60 + steps[2:]
+        lines = []
+        for st in steps:
+            text = "session {s} failed: token signature invalid" if st < 0 else WORKFLOW[st]
+            lines.append(text.format(s=key, u="alice", n=int(rng.integers(1, 5000)), ms=int(rng.integers(1, 900))))
+        sessions.append(lines)
+        labels[key] = int(bool(kind))
+    # interleave sessions the way concurrent traffic does, keeping each session's own order
+    cursors = [0] * len(sessions)
+    out = []
+    live = list(range(len(sessions)))
+    while live:
+        j = live[int(rng.integers(len(live)))]
+        out.append(sessions[j][cursors[j]])
+        cursors[j] += 1
+        if cursors[j] == len(sessions[j]):
+            live.remove(j)
+    return out, labels
