@@ -217,8 +217,36 @@ def stats(
         print(json.dumps(s))
         return
     t = Table(show_header=False)
-    for key in ("records", "templates", "anomalies", "distinct_vectors", "dim", "dead_letters", "path"):
+    for key in ("records", "templates", "anomalies", "sessions", "session_anomalies", "distinct_vectors", "dim",
+                "dead_letters", "path"):
         t.add_row(key, str(s[key]))
+    out.print(t)
+
+
+@app.command()
+def sessions(
+    pipeline: Path = PipelineOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+    anomalies: bool = typer.Option(False, "--anomalies", help="only sessions flagged anomalous"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
+    format: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """Scored sessions, most anomalous first, with the reason for each flagged one."""
+    runner = _runner(pipeline, data_dir)
+    try:
+        rows = runner.store.sessions(anomalies_only=anomalies, limit=limit)
+    finally:
+        runner.close()
+    if format == Format.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    t = Table(title=f"{len(rows)} sessions", expand=True)
+    t.add_column("key", overflow="fold", ratio=1)
+    t.add_column("lines", justify="right")
+    t.add_column("score", justify="right")
+    t.add_column("why flagged", overflow="fold", ratio=4)
+    for r in rows:
+        t.add_row(r["key"], str(r["lines"]), f"{r['anomaly_score']:.3g}", r["reason"] if r["is_anomaly"] else "")
     out.print(t)
 
 

@@ -238,7 +238,7 @@ class SessionConfig(_Strict):
 
     key: str | None = Field(None, description="regex over the raw line, e.g. 'blk_-?\\d+' or 'req=(\\w+)'")
     window: str | None = Field(None, description="time window such as 60s, 5m, 1h (per service)")
-    timeout: str = Field("5m", description="run: a keyed session with no line for this long is closed")
+    timeout: str = Field("30m", description="run: a keyed session with no line for this long is closed")
     detector: DetectorConfig = Field(
         default_factory=lambda: EnsembleDetectorConfig(
             type="ensemble", members=[NoveltyDetectorConfig(rare_fraction=0.05), KnnDetectorConfig(type="knn")]

@@ -17,7 +17,9 @@ from logvec.masking import Masker
 from logvec.model import Model, session_keys
 from logvec.parse import Parser
 from logvec.records import RawBatch, RecordBatch
+from logvec.sessions import ClosedSession, SessionTracker
 from logvec.store import open_store
+from logvec.store.base import SessionRow
 from logvec.vectorize import Vectors
 
 MODEL_SAVE_INTERVAL_S = 60.0
@@ -30,6 +32,9 @@ class RunSummary:
     blank: int = 0
     dead_letters: int = 0
     anomalies: int = 0
+    sessions: int = 0
+    session_anomalies: int = 0
+    sessions_open: int = 0  # still open when a stop was asked for: not scored
     templates: int = 0
     fitted: bool = False
     seconds: float = 0.0
@@ -60,6 +65,7 @@ class Runner:
         )
         self._store = None
         self.summary = RunSummary()
+        self.sessions = SessionTracker(config.session) if config.session is not None else None
 
     @property
     def store(self):
@@ -95,7 +101,23 @@ class Runner:
         s.lines += len(raw)
         s.records += len(records)
         s.anomalies += int(records.is_anomaly.sum())
+        if self.sessions is not None:
+            closed = self.sessions.add(records.sessions, records.ids, records.template_ids, records.timestamps,
+                                       time.monotonic())
+            self._timed("sessions", self.score_sessions, closed)
         return records
+
+    def score_sessions(self, closed: list[ClosedSession]) -> None:
+        """Detect on closed sessions and write their verdicts (flagging the records of anomalous ones)."""
+        if not closed or self.model is None:
+            return
+        det = self.model.detect_sessions([c.key for c in closed], [c.template_ids for c in closed])
+        reasons = det.reasons
+        self.store.upsert_sessions([
+            SessionRow(c.key, c.record_ids, c.first_ts, c.last_ts, bool(flag), float(score), why)
+            for c, flag, score, why in zip(closed, det.is_anomaly.tolist(), det.scores.tolist(), reasons)])
+        self.summary.sessions += len(closed)
+        self.summary.session_anomalies += int(det.is_anomaly.sum())
 
     def fit(self, raw_batches: list[RawBatch]) -> Model:
         self.model, _ = self._timed("fit", Model.fit, self.config, raw_batches)
@@ -128,6 +150,7 @@ class Runner:
             should_stop: Callable[[], bool] | None = None) -> RunSummary:
         start = time.perf_counter()
         last_save = time.monotonic()
+        stopped = False
         try:
             for raw in self._with_warmup(batches):
                 if len(raw):
@@ -139,7 +162,10 @@ class Runner:
                     self.model.save(self.model_dir)  # type: ignore[union-attr]
                     last_save = time.monotonic()
                 if should_stop and should_stop():
+                    stopped = True
                     break
+            if self.sessions is not None and not stopped:  # the input ended: what is open is complete
+                self.score_sessions(self.sessions.close_all())
         finally:
             if self.model is not None:
                 self.model.save(self.model_dir)  # templates learned during the run
@@ -147,6 +173,7 @@ class Runner:
         s.seconds = time.perf_counter() - start
         s.blank = self.parser.blank
         s.templates = self.model.miner.n_templates if self.model else 0
+        s.sessions_open = len(self.sessions) if self.sessions is not None else 0
         return s
 
     def search(self, query: str, k: int = 10, filters=None) -> list:

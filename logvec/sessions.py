@@ -97,3 +97,62 @@ class SessionFeaturizer:
         names = [f"template {template_text(int(t))!r}" for t in self.templates_] + ["templates unseen in baseline"]
         return Sample(Vectors.from_dense(self.transform(sequences)), sequences, keys, names, template_text,
                       level="session")
+
+
+@dataclass
+class ClosedSession:
+    key: str
+    record_ids: list[str]
+    template_ids: np.ndarray
+    first_ts: float
+    last_ts: float
+
+
+class SessionTracker:
+    """Open sessions of a running stream. A keyed session closes after `timeout` seconds without a line
+    (event time when lines carry timestamps, else wall-clock time); a window session closes once the stream
+    is `timeout` past its window's end. `close_all` at the end of the input."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.timeout = parse_duration(config.timeout)
+        self.window = parse_duration(config.window) if config.window else None
+        self._open: dict[str, tuple[list[str], list[np.ndarray], float, float, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def add(self, keys: list[str], ids: list[str], template_ids: np.ndarray, timestamps: np.ndarray,
+            now: float) -> list[ClosedSession]:
+        """Add a batch; returns the sessions this batch closed."""
+        groups = Sessions.group(keys)
+        for key, ix in zip(groups.keys, groups.lines):
+            ts = timestamps[ix]
+            first, last = float(np.fmin.reduce(ts)), float(np.fmax.reduce(ts))  # NaN only when all are
+            rids, tids, f0, l0, _ = self._open.get(key, ([], [], math.nan, math.nan, now))
+            rids.extend(ids[i] for i in ix.tolist())
+            tids.append(template_ids[ix])
+            self._open[key] = (rids, tids, float(np.fmin(f0, first)), float(np.fmax(l0, last)), now)
+        finite = timestamps[np.isfinite(timestamps)]
+        event_now = float(finite.max()) if len(finite) else math.nan
+        return self._expire(event_now, now)
+
+    def _expire(self, event_now: float, now: float) -> list[ClosedSession]:
+        done = []
+        for key, (_, _, first, last, seen) in self._open.items():
+            if self.window is not None and not math.isnan(event_now):
+                start = float(key.rsplit("@", 1)[1]) if "@" in key else first
+                expired = event_now > start + self.window + self.timeout
+            elif not math.isnan(event_now) and not math.isnan(last):
+                expired = event_now - last > self.timeout
+            else:
+                expired = now - seen > self.timeout
+            if expired:
+                done.append(key)
+        return [self._close(k) for k in done]
+
+    def _close(self, key: str) -> ClosedSession:
+        rids, tids, first, last, _ = self._open.pop(key)
+        return ClosedSession(key, rids, np.concatenate(tids), first, last)
+
+    def close_all(self) -> list[ClosedSession]:
+        return [self._close(k) for k in list(self._open)]

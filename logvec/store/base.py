@@ -21,6 +21,19 @@ class SearchFilters:
 
 
 @dataclass
+class SessionRow:
+    """A closed session's verdict."""
+
+    key: str
+    record_ids: list[str]
+    first_ts: float
+    last_ts: float
+    is_anomaly: bool
+    score: float
+    reason: str
+
+
+@dataclass
 class Hit:
     id: str
     score: float  # cosine similarity, higher is closer

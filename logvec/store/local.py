@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from logvec.records import RecordBatch
-from logvec.store.base import Hit, SearchFilters, StoreDimensionError
+from logvec.store.base import Hit, SearchFilters, SessionRow, StoreDimensionError
 from logvec.vectorize.base import Vectors
 
 _SCHEMA = """
@@ -45,6 +45,15 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_vec ON records(vec);
 CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
 CREATE TABLE IF NOT EXISTS vecs (hash BLOB PRIMARY KEY, row INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    key TEXT PRIMARY KEY,
+    first_ts REAL,
+    last_ts REAL,
+    lines INTEGER NOT NULL,
+    is_anomaly INTEGER NOT NULL,
+    anomaly_score REAL,
+    reason TEXT
+);
 """
 
 _UPSERT = """
@@ -137,6 +146,30 @@ class LocalStore:
                 self._db.executemany(_UPSERT, params)
             return n
 
+    def upsert_sessions(self, rows: list[SessionRow]) -> None:
+        """Write session verdicts; the records of an anomalous session are flagged with its reason too."""
+        if not rows:
+            return
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(r.key, None if math.isnan(r.first_ts) else r.first_ts, None if math.isnan(r.last_ts) else r.last_ts,
+                  len(r.record_ids), int(r.is_anomaly), r.score, r.reason) for r in rows])
+            for r in rows:
+                if r.is_anomaly:
+                    note = f"session {r.key}: {r.reason}"
+                    self._db.executemany(
+                        "UPDATE records SET is_anomaly = 1, reason = CASE WHEN reason IS NULL OR reason = '' "
+                        "THEN ? ELSE reason || ' | ' || ? END WHERE id = ?",
+                        [(note, note, rid) for rid in r.record_ids])
+
+    def sessions(self, anomalies_only: bool = False, limit: int = 100) -> list[dict]:
+        sql = "SELECT key, first_ts, last_ts, lines, is_anomaly, anomaly_score, reason FROM sessions"
+        sql += " WHERE is_anomaly = 1" if anomalies_only else ""
+        sql += " ORDER BY anomaly_score DESC LIMIT ?"
+        cols = ("key", "first_ts", "last_ts", "lines", "is_anomaly", "anomaly_score", "reason")
+        return [dict(zip(cols, row)) for row in self._db.execute(sql, (limit,))]
+
     # ------------------------------------------------------------ reads
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
@@ -145,7 +178,10 @@ class LocalStore:
         records, templates, anomalies = self._db.execute(
             "SELECT COUNT(*), COUNT(DISTINCT template_id), COALESCE(SUM(is_anomaly), 0) FROM records"
         ).fetchone()
-        return {"records": records, "templates": templates, "anomalies": anomalies,
+        sessions, session_anomalies = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(is_anomaly), 0) FROM sessions").fetchone()
+        return {"records": records, "templates": templates, "anomalies": anomalies, "sessions": sessions,
+                "session_anomalies": session_anomalies,
                 "distinct_vectors": self._n_vectors, "dim": self.dim, "path": str(self.path)}
 
     def _vectors(self) -> np.ndarray:
