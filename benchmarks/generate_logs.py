@@ -6,6 +6,7 @@ HTTP statuses, hex addresses. Errors are rare and bursty; a few lines are syslog
 real mixed streams. Deterministic for a given seed.
 
     python benchmarks/generate_logs.py --lines 1000000 --out /tmp/bench.log [--seed 7]
+    python benchmarks/generate_logs.py --lines 100000 --anomaly-rate 0.001 --out t.log --labels t.csv
 """
 
 from __future__ import annotations
@@ -81,6 +82,15 @@ EVENTS: list[tuple[str, str, str, float]] = [
     ("billing", "INFO", "invoice {uuid} generated for account {user} total={n}.{n}", 1),
     ("billing", "ERROR", "invoice {uuid} generation failed: NullPointerException at Invoice.java:{n}", 0.02),
 ]
+# Events the normal stream never produces: injected with --anomalies, and labeled 1.
+ANOMALIES: list[tuple[str, str, str]] = [
+    ("storage", "ERROR", "fsync of {path} failed: Input/output error on device sd{part}"),
+    ("db-proxy", "ERROR", "replication slot {table} lost: WAL segment {hex} removed"),
+    ("api-gateway", "ERROR", "TLS handshake with {host} failed: certificate has expired"),
+    ("k8s-agent", "ERROR", "kernel: Out of memory: Killed process {n} (java) score {n}"),
+    ("payments", "ERROR", "ledger mismatch for payment {uuid}: expected {n}.{n} got {n}.{n}"),
+    ("auth-service", "WARN", "token {hex} replayed from {ip} after revocation"),
+]
 USERS = [f"{a}{b}" for a in ("alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
                               "mallory", "oscar", "peggy", "trent", "victor", "walter") for b in ("", "_ops", "2")]
 TABLES = ["orders", "users", "payments", "sessions", "events", "inventory", "audit_log", "invoices"]
@@ -134,8 +144,8 @@ class _Fields(dict):
         raise KeyError(key)
 
 
-def generate(lines: int, seed: int = 7, start: datetime | None = None):
-    """Yield `lines` log lines (without newline)."""
+def generate(lines: int, seed: int = 7, start: datetime | None = None, anomaly_rate: float = 0.0):
+    """Yield `lines` (line, label) pairs; label 1 for the injected anomalies (`anomaly_rate` of the lines)."""
     rng = np.random.default_rng(seed)
     weights = np.array([w for *_, w in EVENTS], dtype=np.float64)
     weights /= weights.sum()
@@ -147,16 +157,18 @@ def generate(lines: int, seed: int = 7, start: datetime | None = None):
         picks = rng.choice(len(EVENTS), size=n, p=weights)
         gaps = rng.exponential(0.02, size=n)
         kinds = rng.random(n)
-        for ev, gap, kind in zip(picks.tolist(), gaps.tolist(), kinds.tolist()):
+        injected = rng.random(n) < anomaly_rate
+        for ev, gap, kind, bad in zip(picks.tolist(), gaps.tolist(), kinds.tolist(), injected.tolist()):
             t += timedelta(seconds=gap)
-            service, level, template, _ = EVENTS[ev]
+            service, level, template = (ANOMALIES[ev % len(ANOMALIES)] if bad else EVENTS[ev][:3])
             msg = template.format_map(_Fields(rng))
-            if kind < 0.0005:
-                yield JUNK[int(rng.integers(0, len(JUNK)))]
+            if kind < 0.0005 and not bad:
+                yield JUNK[int(rng.integers(0, len(JUNK)))], 0
             elif kind < 0.05:  # syslog-style lines from the same fleet
-                yield f"{t:%b} {t.day:2d} {t:%H:%M:%S} {service}-host {service}[{int(rng.integers(100, 9999))}]: {msg}"
+                pid = int(rng.integers(100, 9999))
+                yield f"{t:%b} {t.day:2d} {t:%H:%M:%S} {service}-host {service}[{pid}]: {msg}", int(bad)
             else:
-                yield f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z {level} {service}: {msg}"
+                yield f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond // 1000:03d}Z {level} {service}: {msg}", int(bad)
         done += n
 
 
@@ -165,14 +177,21 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=100_000)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default="-", help="file (.gz compresses) or - for stdout")
+    ap.add_argument("--anomaly-rate", type=float, default=0.0, help="share of lines from never-normal events")
+    ap.add_argument("--labels", help="write line,label CSV here (1 = injected anomaly)")
     a = ap.parse_args()
     if a.out == "-":
         f = sys.stdout
     else:
         f = gzip.open(a.out, "wt", encoding="utf-8") if a.out.endswith(".gz") else open(a.out, "w", encoding="utf-8")
+    labels = open(a.labels, "w", encoding="utf-8") if a.labels else None
+    if labels:
+        labels.write("line,label\n")
     buf = []
-    for line in generate(a.lines, a.seed):
+    for n, (line, label) in enumerate(generate(a.lines, a.seed, anomaly_rate=a.anomaly_rate), start=1):
         buf.append(line)
+        if labels:
+            labels.write(f"{n},{label}\n")
         if len(buf) >= 10_000:
             f.write("\n".join(buf) + "\n")
             buf = []
@@ -180,6 +199,8 @@ def main() -> None:
         f.write("\n".join(buf) + "\n")
     if f is not sys.stdout:
         f.close()
+    if labels:
+        labels.close()
 
 
 if __name__ == "__main__":
