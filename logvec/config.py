@@ -141,8 +141,41 @@ class OnehotVectorizerConfig(_SparseTextParams):
     type: Literal["onehot"]
 
 
+class Word2VecVectorizerConfig(_Strict):
+    """gensim Word2Vec on the baseline's masked tokens; a line is the weighted mean of its token vectors."""
+
+    type: Literal["word2vec"]
+    vector_size: int = Field(100, ge=2)
+    window: int = Field(5, ge=1)
+    min_count: int = Field(1, ge=1)
+    epochs: int = Field(10, ge=1)
+    sg: Literal[0, 1] = Field(1, description="1: skip-gram, 0: CBOW")
+    weighting: Literal["sif", "idf", "mean"] = "sif"
+    sif_a: float = Field(1e-3, gt=0)
+    pretrained: str | None = Field(None, description="word2vec text/.bin or gensim .kv file instead of training")
+    max_repeats: int = Field(20, ge=1, description="times one distinct line is seen in training, at most")
+    oov_buckets: int = Field(64, ge=0)
+    workers: int = Field(2, ge=1)
+    seed: int = 0
+    cache_size: int = Field(100_000, ge=0)
+
+
+class SentenceVectorizerConfig(_Strict):
+    """sentence-transformers; weights from a local directory or an installed package, never a hub."""
+
+    type: Literal["sentence"]
+    model: str = "all-MiniLM-L6-v2"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    batch_size: int = Field(64, ge=1)
+    max_seq_length: int = Field(128, ge=8)
+    cache_mb: int = Field(256, ge=1, description="memory for embeddings kept across batches")
+
+
 VectorizerConfig = Annotated[
-    Union[BowVectorizerConfig, TfidfVectorizerConfig, OnehotVectorizerConfig], Field(discriminator="type")
+    Union[BowVectorizerConfig, TfidfVectorizerConfig, OnehotVectorizerConfig, Word2VecVectorizerConfig,
+          SentenceVectorizerConfig],
+    Field(discriminator="type"),
 ]
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from logvec.vectorize.base import BaseVectorizer, Vectors, l2_normalize, unique_inverse
+from logvec.vectorize.sentence import SentenceVectorizer
 from logvec.vectorize.sparse import BowVectorizer, OnehotVectorizer, TfidfVectorizer
+from logvec.vectorize.word2vec import Word2VecVectorizer
 
 VECTORIZERS: dict[str, type[BaseVectorizer]] = {
     "bow": BowVectorizer,
     "tfidf": TfidfVectorizer,
     "onehot": OnehotVectorizer,
+    "word2vec": Word2VecVectorizer,
+    "sentence": SentenceVectorizer,
 }
 
 __all__ = ["BaseVectorizer", "Vectors", "VECTORIZERS", "make_vectorizer", "l2_normalize", "unique_inverse"]

@@ -8,10 +8,13 @@ masked line once per batch (and remembers it across batches), then fans the rows
 from __future__ import annotations
 
 import pickle
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from logvec.metrics import VECTORIZER_CACHE
 
 
 @dataclass
@@ -82,10 +85,11 @@ class BaseVectorizer:
             raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first")
 
     def transform_unique(self, texts: list[str]) -> Vectors:
-        """Vectors for `texts`, each distinct text computed once (and cached across calls)."""
+        """Vectors for `texts`, each distinct text computed once, and remembered across calls in a
+        least-recently-used cache of `cache_size` texts (so a new shape mid-stream is computed, never guessed)."""
         self._check_fitted()
         uniq, inverse = unique_inverse(texts)
-        cache: dict[str, np.ndarray] = self.__dict__.setdefault("_cache", {})
+        cache: OrderedDict[str, np.ndarray] = self.__dict__.setdefault("_cache", OrderedDict())
         rows = np.empty((len(uniq), self.dim), dtype=np.float32)
         missing = []
         for i, t in enumerate(uniq):
@@ -94,16 +98,20 @@ class BaseVectorizer:
                 missing.append(i)
             else:
                 rows[i] = hit
-        self.cache_hits = getattr(self, "cache_hits", 0) + len(uniq) - len(missing)
+                cache.move_to_end(t)
+        hits = len(uniq) - len(missing)
+        self.cache_hits = getattr(self, "cache_hits", 0) + hits
         self.cache_misses = getattr(self, "cache_misses", 0) + len(missing)
+        VECTORIZER_CACHE.labels(self.kind, "hit").inc(hits)
+        VECTORIZER_CACHE.labels(self.kind, "miss").inc(len(missing))
         if missing:
             computed = self._transform_texts([uniq[i] for i in missing])
             rows[missing] = computed
             if self.cache_size:
-                if len(cache) + len(missing) > self.cache_size:
-                    cache.clear()
                 for i, row in zip(missing, computed):
                     cache[uniq[i]] = row
+                while len(cache) > self.cache_size:
+                    cache.popitem(last=False)
         return Vectors(rows, inverse)
 
     def transform(self, texts: list[str]) -> np.ndarray:

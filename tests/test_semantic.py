@@ -1,0 +1,156 @@
+"""word2vec and sentence-embedding vectorizers: offline loading, caching, persistence, semantics, devices."""
+
+import pickle
+import socket
+
+import numpy as np
+import pytest
+
+from logvec.masking import Masker
+from logvec.vectorize import VECTORIZERS
+from logvec.vectorize.sentence import ModelNotFoundError, SentenceVectorizer, resolve_model, select_device
+from logvec.vectorize.word2vec import Word2VecVectorizer
+
+
+@pytest.fixture(scope="module")
+def sentence():
+    return SentenceVectorizer(batch_size=32).fit()
+
+
+@pytest.fixture(scope="module")
+def ssh_masked(shared_data):
+    return Masker().mask((shared_data / "loghub_2k" / "OpenSSH" / "OpenSSH_2k.log").read_text().splitlines())
+
+
+# ---------------------------------------------------------------- sentence
+def test_model_loads_with_the_network_cut_off(monkeypatch):
+    def refuse(*a, **k):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    v = SentenceVectorizer().fit()
+    assert v.dim == 384 and v.transform(["disk full"]).shape == (1, 384)
+
+
+def test_unknown_model_fails_at_once_with_the_fix():
+    with pytest.raises(ModelNotFoundError, match="never downloads"):
+        resolve_model("sentence-transformers/all-mpnet-base-v2")
+    with pytest.raises(ModelNotFoundError):
+        SentenceVectorizer(model="no-such-model").fit()
+
+
+def test_semantic_neighbours(sentence):
+    a, b, c = sentence.transform(["no space left on device", "disk quota exceeded", "user logged in"])
+    assert a @ b > a @ c + 0.2
+
+
+def test_cached_equals_uncached_and_new_shapes_mid_stream(sentence):
+    first = ["session <UUID> opened for user <ID>", "disk <PATH> is full"] * 3
+    later = ["disk <PATH> is full", "connection reset by peer <IP>"]  # one new shape mid-stream
+    sentence.transform(first)
+    cached = sentence.transform(later)
+    fresh = SentenceVectorizer(cache_mb=1).fit()._transform_texts(later)
+    np.testing.assert_allclose(cached, fresh, atol=1e-5)
+    assert sentence.cache_hits >= 1
+
+
+def test_each_distinct_line_embedded_once(sentence, monkeypatch):
+    seen = []
+    inner = SentenceVectorizer.encode_raw
+    monkeypatch.setattr(SentenceVectorizer, "encode_raw", lambda self, texts: (seen.extend(texts), inner(self, texts))[1])
+    v = SentenceVectorizer().fit()
+    v.transform(["a <NUM>", "b", "a <NUM>"] * 50)
+    v.transform(["b", "c"])
+    assert sorted(seen) == ["a num", "b", "c"]
+
+
+def test_save_load_round_trip(sentence, tmp_path):
+    texts = ["kernel panic on <HOST>", "job <ID> finished"]
+    before = sentence.transform(texts)
+    blob = pickle.dumps(sentence)
+    assert len(blob) < 100_000  # the weights stay in their package
+    restored = pickle.loads(blob)
+    np.testing.assert_allclose(restored.transform(texts), before, atol=1e-5)
+
+
+def test_device_selection(monkeypatch):
+    import torch
+
+    assert select_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert select_device("auto") == "cpu"
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        select_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert select_device("auto") == "cuda"
+
+
+def test_precision_choice():
+    from logvec.vectorize.sentence import choose_precision, cpu_supports_bf16
+
+    assert choose_precision("auto", "cuda") == "fp16"
+    assert choose_precision("auto", "cpu") == ("bf16" if cpu_supports_bf16() else "fp32")
+    assert choose_precision("fp32", "cuda") == "fp32"
+
+
+# ---------------------------------------------------------------- word2vec
+def test_word2vec_rows_and_round_trip(ssh_masked, tmp_path):
+    v = Word2VecVectorizer(vector_size=32, workers=1).fit(ssh_masked)
+    X = v.transform(ssh_masked)
+    assert X.shape == (len(ssh_masked), 32) and X.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=1e-5)
+    v.save(tmp_path / "w.pkl")
+    w = Word2VecVectorizer.load(tmp_path / "w.pkl")
+    np.testing.assert_array_equal(w.transform(ssh_masked[:50]), X[:50])
+
+
+def test_word2vec_lines_of_one_event_are_close(ssh_masked):
+    v = Word2VecVectorizer(vector_size=32, workers=1).fit(ssh_masked)
+    a, b, c = v.transform(["Failed password for root from <IP> port <NUM> ssh2",
+                           "Failed password for invalid user <ID> from <IP> port <NUM> ssh2",
+                           "Received disconnect from <IP>: <NUM>: Bye Bye [preauth]"])
+    assert a @ b > a @ c
+
+
+def test_word2vec_unknown_words_are_not_lost(ssh_masked):
+    v = Word2VecVectorizer(vector_size=32, workers=1).fit(ssh_masked)
+    a, b, c = v.transform(["zqxwv kernel oops", "zqxwv kernel oops again", "Accepted password"])
+    assert np.linalg.norm(a) == pytest.approx(1.0) and a @ b > a @ c
+
+
+def test_word2vec_pretrained_file(tmp_path):
+    path = tmp_path / "vecs.txt"
+    path.write_text("3 4\ndisk 1 0 0 0\nfull 0.9 0.1 0 0\nlogin 0 0 1 0\n")
+    v = Word2VecVectorizer(pretrained=str(path)).fit(["disk full", "login"])
+    assert v.dim == 4
+    a, b = v.transform(["disk", "full"])
+    assert a @ b > 0.9
+
+
+def test_word2vec_missing_pretrained_file():
+    with pytest.raises(FileNotFoundError, match="pretrained vectors not found"):
+        Word2VecVectorizer(pretrained="/nope/vecs.bin").fit(["x"])
+
+
+def test_registry_has_all_five():
+    assert set(VECTORIZERS) == {"bow", "tfidf", "onehot", "word2vec", "sentence"}
+
+
+def test_sentence_pipeline_end_to_end_finds_meaning_not_words(tmp_path):
+    """`disk is full` shares no word with `No space left on device`; the sentence pipeline still finds it."""
+    from .conftest import PIPELINES, logvec_cli
+
+    lines = [f"2026-11-01T00:00:{i % 60:02d}.000Z INFO auth-service: user u{i} logged in from 10.0.0.{i % 250}"
+             for i in range(300)]
+    lines += [f"2026-11-01T00:01:{i % 60:02d}.000Z INFO db-proxy: query on orders took {i}ms rows={i * 3}"
+              for i in range(300)]
+    lines.insert(250, "2026-11-01T00:00:30.000Z ERROR storage: write to /srv/data/9 failed: No space left on device")
+    log = tmp_path / "app.log"
+    log.write_text("\n".join(lines) + "\n")
+    pipe = PIPELINES / "sentence.yaml"
+    logvec_cli("run", "-p", pipe, "-i", log, "-d", tmp_path / "d")
+    import json
+
+    hits = json.loads(logvec_cli("search", "the disk is full", "-p", pipe, "-d", tmp_path / "d", "-k", "1",
+                                 "--format", "json").stdout)
+    assert "No space left on device" in hits[0]["message"]
