@@ -17,7 +17,7 @@ from rich.table import Table
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Turn logs into searchable vectors, flag anomalies, find similar past incidents.")
 err = Console(stderr=True)
 out = Console()
@@ -71,7 +71,9 @@ def run(
     input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="file, glob or - for stdin; repeatable"),
     data_dir: Optional[Path] = DataDirOpt,
     follow: bool = typer.Option(False, "--follow", "-f", help="keep reading the (last) file as it grows"),
-    exit_when_idle: Optional[float] = typer.Option(None, help="with --follow: stop after this many idle seconds"),
+    exit_when_idle: Optional[float] = typer.Option(
+        None, help="--follow or Kafka: stop after this many seconds with nothing new"),
+    metrics_port: Optional[int] = typer.Option(None, help="serve Prometheus /metrics on this port"),
     format: Format = typer.Option(Format.table, "--format"),
     progress: Optional[bool] = typer.Option(None, help="progress bar (default: when stderr is a terminal)"),
 ) -> None:
@@ -79,13 +81,22 @@ def run(
     from logvec.sources import open_source
     from logvec.store import StoreDimensionError
 
-    runner = _runner(pipeline, data_dir)
+    import logging
+
     stop = {"now": False}
 
-    def on_signal(signum, frame):  # finish the batch in hand, then stop
+    def on_signal(signum, frame):  # finish the batch in hand, commit, then stop
         stop["now"] = True
 
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    logging.basicConfig(level=os.environ.get("LOGVEC_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    runner = _runner(pipeline, data_dir)
+    if metrics_port is not None:
+        from logvec.metrics import serve
+
+        serve(metrics_port)
     try:
         batches = open_source(runner.config, input, follow=follow or None, idle_exit=exit_when_idle)
     except (FileNotFoundError, ValueError) as e:
@@ -100,14 +111,14 @@ def run(
                 task = bar.add_task("starting")
                 summary = runner.run(batches, on_batch=lambda s: bar.update(
                     task, description=f"{s.lines:,} lines  {s.lines_per_second:,.0f} lines/s  "
-                                      f"{s.anomalies:,} anomalies"), should_stop=lambda: stop["now"])
+                                      f"{s.anomalies:,} anomalies"), should_stop=lambda: stop["now"],
+                    commit=batches.commit)
         else:
-            summary = runner.run(batches, should_stop=lambda: stop["now"])
-    except KeyboardInterrupt:
-        summary = runner.summary
+            summary = runner.run(batches, should_stop=lambda: stop["now"], commit=batches.commit)
     except StoreDimensionError as e:
         _fail(str(e))
     finally:
+        batches.close()
         runner.close()
     if format == Format.json:
         print(json.dumps(summary.to_dict()))

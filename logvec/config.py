@@ -36,7 +36,56 @@ class StdinSourceConfig(_Strict):
     type: Literal["stdin"]
 
 
-SourceConfig = Annotated[Union[FileSourceConfig, StdinSourceConfig], Field(discriminator="type")]
+class KafkaSourceConfig(_Strict):
+    """Consume a Kafka topic (kafka-python) in a consumer group; offsets are committed only after the store
+    has acknowledged the batch. Credentials come from the environment, never from the file."""
+
+    type: Literal["kafka"]
+    bootstrap_servers: list[str] | str = "127.0.0.1:9092"
+    topics: list[str] = Field(default_factory=list)
+    pattern: str | None = Field(None, description="regex of topic names, instead of topics")
+    group_id: str = "logvec"
+    group_instance_id: str | None = Field(
+        None, description="static membership: a restarted worker with the same id takes its place back "
+                          "without a rebalance (e.g. the pod name of a StatefulSet); empty = dynamic")
+    client_id: str = "logvec"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username_env: str = Field("KAFKA_USERNAME", description="environment variable holding the user")
+    sasl_password_env: str = Field("KAFKA_PASSWORD", description="environment variable holding the password")
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_check_hostname: bool = True
+    max_poll_records: int = Field(2000, ge=1)
+    poll_timeout_ms: int = Field(1000, ge=1)
+    session_timeout_ms: int = Field(10000, ge=1000)
+    max_poll_interval_ms: int = Field(300000, ge=1000)
+    dead_letter_topic: str | None = Field(
+        None, description="dead letters go here (value = original bytes, reason in headers); else to the file"
+    )
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.topics and not self.pattern:
+            raise ValueError("give source.topics or source.pattern")
+        if self.group_instance_id == "":
+            self.group_instance_id = None
+
+    @property
+    def servers(self) -> list[str]:
+        return [self.bootstrap_servers] if isinstance(self.bootstrap_servers, str) else self.bootstrap_servers
+
+
+SourceConfig = Annotated[Union[FileSourceConfig, StdinSourceConfig, KafkaSourceConfig], Field(discriminator="type")]
+
+
+class AlertsConfig(_Strict):
+    """Publish one JSON message per anomaly (record, score, reason, nearest neighbours) to a Kafka topic."""
+
+    type: Literal["kafka"] = "kafka"
+    topic: str = "logvec-alerts"
+    bootstrap_servers: list[str] | str | None = Field(None, description="default: the Kafka source's")
 
 
 # ---------------------------------------------------------------- parse
@@ -343,6 +392,7 @@ class PipelineConfig(_Strict):
     vectorizer: VectorizerConfig = Field(default_factory=lambda: TfidfVectorizerConfig(type="tfidf"))
     detector: DetectorConfig = Field(default_factory=NoveltyDetectorConfig)
     session: SessionConfig | None = None
+    alerts: AlertsConfig | None = None
     store: StoreConfig = Field(default_factory=LocalStoreConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 

@@ -13,6 +13,7 @@ class DeadLetter:
     origin: str
     reason: str
     raw: str
+    raw_bytes: bytes | None = None  # the original bytes, when they could not be decoded as text
 
 
 class DeadLetterFile:
@@ -42,3 +43,6 @@ class DeadLetterFile:
             return []
         with self.path.open(encoding="utf-8") as f:
             return [DeadLetter(**json.loads(line)) for line in f if line.strip()]
+
+    def close(self) -> None:
+        pass

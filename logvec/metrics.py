@@ -12,3 +12,27 @@ VECTORIZER_CACHE = Counter(
     "Distinct masked lines looked up in the vectorizer cache, by result (hit: vector reused; miss: computed).",
     ["vectorizer", "result"],
 )
+
+from prometheus_client import Gauge, Histogram  # noqa: E402
+
+RECORDS_CONSUMED = Counter("logvec_records_consumed_total", "Lines or messages read from the source.")
+RECORDS_PROCESSED = Counter("logvec_records_processed_total", "Records written to the store.")
+DEAD_LETTERS = Counter("logvec_dead_letters_total", "Lines or messages sent to the dead-letter place.", ["reason"])
+ANOMALIES = Counter("logvec_anomalies_total", "Records and sessions flagged anomalous.", ["level"])
+STAGE_SECONDS = Histogram("logvec_stage_seconds", "Time one batch spent in each stage.", ["stage"],
+                          buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+STORE_WRITE_SECONDS = Histogram("logvec_store_write_seconds", "Store write latency per batch, until acknowledged.",
+                                buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+CONSUMER_LAG = Gauge("logvec_consumer_lag_messages", "Kafka: highwater minus position, per partition.",
+                     ["topic", "partition"])
+COMMITS = Counter("logvec_commits_total", "Kafka offset commits after a stored batch.")
+COMMIT_FAILURES = Counter("logvec_commit_failures_total", "Kafka commits that failed (batch will be re-read).")
+REBALANCES = Counter("logvec_rebalances_total", "Kafka consumer-group rebalances seen, by event.", ["event"])
+ALERTS = Counter("logvec_alerts_published_total", "Anomaly alerts published.")
+
+
+def serve(port: int, addr: str = "0.0.0.0") -> None:
+    """Expose /metrics on `port` (a background thread of prometheus-client)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=addr)

@@ -44,6 +44,17 @@ def _get_path(obj: dict, path: str | None) -> object:
     return node
 
 
+def _kafka_field(meta: dict, path: str | None):
+    """`kafka.key`, `kafka.timestamp`, `kafka.topic`, `kafka.headers.NAME` from a Kafka message's metadata."""
+    if not path or not path.startswith("kafka."):
+        return None
+    parts = path.split(".")[1:]
+    value: object = meta
+    for part in parts:
+        value = value.get(part) if isinstance(value, dict) else None
+    return None if value is None else value if isinstance(value, (int, float)) else str(value)
+
+
 class Parser:
     """`parse(raw) -> (records, dead_letters)` for one batch."""
 
@@ -103,7 +114,9 @@ class Parser:
         default_service = self.config.service or ""
         parse_one = self._parse_one
         parse_ts = self.times.parse_value if self.config.type == "json" else self.times.parse
-        for line, origin, flag in zip(raw.lines, raw.origins, raw.flags):
+        metas = raw.meta if raw.meta is not None else [None] * len(raw.lines)
+        fields = self.config.fields
+        for line, origin, flag, meta in zip(raw.lines, raw.origins, raw.flags, metas):
             if not line.strip():
                 self.blank += 1
                 continue
@@ -116,10 +129,16 @@ class Parser:
                 dead.append(DeadLetter(origin, why + (f" [{flag}]" if flag else ""), line))
                 continue
             message, t, svc, lvl, extra = out
+            if meta is not None:  # Kafka: fields the line lacks may come from the message's key/headers/time
+                if t is None:
+                    t = _kafka_field(meta, fields.timestamp) or meta.get("timestamp")
+                    t = t / 1000.0 if isinstance(t, (int, float)) else t
+                svc = svc or _kafka_field(meta, fields.service)
+                lvl = lvl or _kafka_field(meta, fields.level)
             ids.append(origin)
             kept.append(line)
             msgs.append(message)
-            ts.append(parse_ts(t) if t is not None else math.nan)
+            ts.append((t if isinstance(t, float) else parse_ts(t)) if t is not None else math.nan)
             svcs.append(svc or default_service)
             lvls.append(lvl.upper() if lvl else "")
             flags.append(f"{flag},{extra}" if flag and extra else flag or extra)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from logvec.config import PipelineConfig
 from logvec.deadletter import DeadLetterFile
+from logvec.metrics import ANOMALIES, DEAD_LETTERS, RECORDS_PROCESSED, STAGE_SECONDS, STORE_WRITE_SECONDS
 from logvec.masking import Masker
 from logvec.model import Model, session_keys
 from logvec.parse import Parser
@@ -59,7 +60,12 @@ class Runner:
         self.model_dir = self.data_dir / "model"
         self.parser = Parser(config.parse, session_keys(config))
         self.masker = Masker(config.masking)
-        self.dead_letters = DeadLetterFile(self.data_dir / "dead-letters.jsonl")
+        self.dead_letters = open_dead_letters(config, self.data_dir)
+        self.alerts = None
+        if config.alerts is not None:
+            from logvec.sinks.kafka import KafkaAlerts
+
+            self.alerts = KafkaAlerts(config.alerts, config.source if config.source.type == "kafka" else None)
         self.model: Model | None = (
             Model.load(self.model_dir, config) if load_model and Model.exists(self.model_dir) else None
         )
@@ -77,30 +83,47 @@ class Runner:
     def _timed(self, stage: str, fn: Callable, *args):
         t = time.perf_counter()
         out = fn(*args)
-        self.summary.stage_seconds[stage] = self.summary.stage_seconds.get(stage, 0.0) + time.perf_counter() - t
+        dt = time.perf_counter() - t
+        self.summary.stage_seconds[stage] = self.summary.stage_seconds.get(stage, 0.0) + dt
+        STAGE_SECONDS.labels(stage).observe(dt)
         return out
+
+    def _dead(self, letters: list) -> None:
+        if letters:
+            self.dead_letters.write(letters)
+            self.summary.dead_letters += len(letters)
+            for d in letters:
+                DEAD_LETTERS.labels(reason_kind(d.reason)).inc()
 
     def prepare(self, raw: RawBatch) -> tuple[RecordBatch, Vectors]:
         """Parse, mask, template, vectorize and score one batch (no writes but dead letters)."""
         assert self.model is not None
         records, dead = self._timed("parse", self.parser.parse, raw)
-        self.dead_letters.write(dead)
-        self.summary.dead_letters += len(dead)
+        self._dead(raw.dead + dead)
         records.masked = self._timed("mask", self.masker.mask, records.messages)
         records.template_ids = self._timed("template", self.model.miner.update, records.masked)
         records.templates = self.model.miner.templates(records.template_ids)
         vectors = self._timed("vectorize", self.model.vectorizer.transform_unique, records.masked)
         det = self._timed("detect", self.model.detect_lines, records, vectors)
         records.scores, records.is_anomaly, records.reasons = det.scores, det.is_anomaly, det.reasons
+        records.explanations = det.explanations
         return records, vectors
 
     def process(self, raw: RawBatch) -> RecordBatch:
+        """Prepare, store and alert one batch; when this returns, the batch is durable and may be committed."""
         records, vectors = self.prepare(raw)
+        t = time.perf_counter()
         self._timed("store", self.store.upsert, records, vectors)
+        STORE_WRITE_SECONDS.observe(time.perf_counter() - t)
+        if self.alerts is not None:
+            self._timed("alerts", self.alerts.publish, records)
         s = self.summary
-        s.lines += len(raw)
+        n_anomalies = int(records.is_anomaly.sum())
+        s.lines += len(raw) + len(raw.dead)
         s.records += len(records)
-        s.anomalies += int(records.is_anomaly.sum())
+        s.anomalies += n_anomalies
+        RECORDS_PROCESSED.inc(len(records))
+        ANOMALIES.labels("line").inc(n_anomalies)
         if self.sessions is not None:
             closed = self.sessions.add(records.sessions, records.ids, records.template_ids, records.timestamps,
                                        time.monotonic())
@@ -118,6 +141,7 @@ class Runner:
             for c, flag, score, why in zip(closed, det.is_anomaly.tolist(), det.scores.tolist(), reasons)])
         self.summary.sessions += len(closed)
         self.summary.session_anomalies += int(det.is_anomaly.sum())
+        ANOMALIES.labels("session").inc(int(det.is_anomaly.sum()))
 
     def fit(self, raw_batches: list[RawBatch]) -> Model:
         self.model, _ = self._timed("fit", Model.fit, self.config, raw_batches)
@@ -147,14 +171,18 @@ class Runner:
         yield from it
 
     def run(self, batches: Iterable[RawBatch], on_batch: Callable[[RunSummary], None] | None = None,
-            should_stop: Callable[[], bool] | None = None) -> RunSummary:
+            should_stop: Callable[[], bool] | None = None,
+            commit: Callable[[RawBatch], None] | None = None) -> RunSummary:
+        """Process every batch; `commit(batch)` is called once a batch is stored (Kafka offsets)."""
         start = time.perf_counter()
         last_save = time.monotonic()
         stopped = False
         try:
             for raw in self._with_warmup(batches):
-                if len(raw):
+                if len(raw) or raw.dead:
                     self.process(raw)
+                    if commit is not None:
+                        commit(raw)
                 self.summary.seconds = time.perf_counter() - start
                 if on_batch:
                     on_batch(self.summary)
@@ -190,3 +218,22 @@ class Runner:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+        self.dead_letters.close()
+        if self.alerts is not None:
+            self.alerts.close()
+
+
+def open_dead_letters(config: PipelineConfig, data_dir: Path):
+    """The Kafka dead-letter topic when the source names one, else DATA_DIR/dead-letters.jsonl."""
+    if config.source.type == "kafka" and config.source.dead_letter_topic:
+        from logvec.sinks.kafka import KafkaDeadLetters
+
+        return KafkaDeadLetters(config.source, config.source.dead_letter_topic)
+    return DeadLetterFile(data_dir / "dead-letters.jsonl")
+
+
+def reason_kind(reason: str) -> str:
+    """A short, bounded label for a dead letter's reason (for metrics)."""
+    import re
+
+    return " ".join(re.sub(r"[^a-z ]", " ", reason.lower().split(":")[0]).split()[:3]) or "other"

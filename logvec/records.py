@@ -14,6 +14,9 @@ class RawBatch:
     lines: list[str]
     origins: list[str]
     flags: list[str] = field(default_factory=list)  # per line, "" or comma-separated ("decode_error,truncated")
+    meta: list[dict] | None = None  # per line, where the source has more (Kafka: key, timestamp, headers, …)
+    dead: list = field(default_factory=list)  # DeadLetters the source found before parsing
+    offsets: dict = field(default_factory=dict)  # source position to commit once this batch is stored
 
     def __post_init__(self) -> None:
         if not self.flags:
@@ -40,6 +43,7 @@ class RecordBatch:
     is_anomaly: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     reasons: list[str] = field(default_factory=list)
+    explanations: list[list] = field(default_factory=list)  # structured reasons (Explanation) per record
 
     def __len__(self) -> int:
         return len(self.ids)

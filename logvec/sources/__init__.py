@@ -1,4 +1,5 @@
-"""Sources yield `RawBatch`es: files (globs, .gz, --follow) and stdin here; Kafka joins in its own module."""
+"""Sources yield `RawBatch`es and are told when a batch is stored (`commit`): files (globs, .gz, --follow),
+stdin, and Kafka (`logvec.sources.kafka`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,23 @@ from logvec.config import FileSourceConfig, PipelineConfig
 from logvec.records import RawBatch
 from logvec.sources.files import iter_file_batches, iter_stream_batches
 
-__all__ = ["open_source", "iter_file_batches", "iter_stream_batches"]
+__all__ = ["open_source", "iter_file_batches", "iter_stream_batches", "Source"]
+
+
+class Source:
+    """Batches from an iterator; files and stdin have nothing to commit."""
+
+    def __init__(self, batches: Iterator[RawBatch]) -> None:
+        self._batches = batches
+
+    def __iter__(self) -> Iterator[RawBatch]:
+        return iter(self._batches)
+
+    def commit(self, batch: RawBatch) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def open_source(
@@ -16,19 +33,27 @@ def open_source(
     inputs: list[str] | None = None,
     follow: bool | None = None,
     idle_exit: float | None = None,
-) -> Iterator[RawBatch]:
-    """Batches from the CLI's `--input` (`-` is stdin) when given, else from the pipeline's `source`."""
+):
+    """The CLI's `--input` (`-` is stdin) when given, else the pipeline's `source`."""
     import sys
 
+    if not inputs and config.source.type == "kafka":
+        from logvec.sources.kafka import KafkaSource
+
+        return KafkaSource(config.source, config.parse.max_line_bytes, idle_exit=idle_exit)
+    return Source(_batches(config, inputs, follow, idle_exit, sys.stdin.buffer))
+
+
+def _batches(config, inputs, follow, idle_exit, stdin) -> Iterator[RawBatch]:
     batch_size = config.run.batch_size
     max_bytes = config.parse.max_line_bytes
     src = config.source
     if inputs:
         if inputs == ["-"]:
-            return iter_stream_batches(sys.stdin.buffer, "stdin", batch_size, max_bytes)
+            return iter_stream_batches(stdin, "stdin", batch_size, max_bytes)
         src = FileSourceConfig(paths=list(inputs), follow=bool(follow) if follow is not None else False)
     if src.type == "stdin":
-        return iter_stream_batches(sys.stdin.buffer, "stdin", batch_size, max_bytes)
+        return iter_stream_batches(stdin, "stdin", batch_size, max_bytes)
     if not src.paths:
         raise ValueError("no input: give --input PATH (or - for stdin) or set source.paths in the pipeline")
     do_follow = src.follow if follow is None else follow

@@ -1,0 +1,1 @@
+"""Sinks besides the vector store: dead letters and anomaly alerts (Kafka topics)."""

