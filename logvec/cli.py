@@ -308,5 +308,49 @@ def eval_(
         out.print(f"report written to {out_dir}", highlight=False)
 
 
+index_app = typer.Typer(help="OpenSearch index lifecycle (store.type: opensearch).", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+
+def _opensearch(pipeline: Path):
+    config = _load(pipeline)
+    if config.store.type != "opensearch":
+        _fail(f"{pipeline}: store.type is {config.store.type}, not opensearch")
+    from logvec.store.opensearch import OpenSearchStore
+
+    return config, OpenSearchStore(config.store)
+
+
+@index_app.command("create")
+def index_create(pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt,
+                 dim: Optional[int] = typer.Option(None, "--dim", help="default: the fitted model's dimension")) -> None:
+    """Create the k-NN index for the model's dimension and point the alias at it."""
+    from logvec.model import Model
+
+    config, store = _opensearch(pipeline)
+    if dim is None:
+        model_dir = Path(data_dir or config.run.data_dir) / "model"
+        if not Model.exists(model_dir):
+            _fail(f"no model in {model_dir}: give --dim or fit first")
+        dim = int(Model.load(model_dir).meta["dim"])
+    out.print(f"index {store.ensure_index(dim)} ready behind alias {config.store.index}", highlight=False)
+
+
+@index_app.command("info")
+def index_info(pipeline: Path = PipelineOpt) -> None:
+    """The alias, the index behind it, its dimension, k-NN method and document count."""
+    _, store = _opensearch(pipeline)
+    print(json.dumps(store.info()))
+
+
+@index_app.command("delete")
+def index_delete(pipeline: Path = PipelineOpt, yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
+    """Delete the index behind the alias (and the sessions index)."""
+    _, store = _opensearch(pipeline)
+    if not yes and not typer.confirm(f"delete the indices behind {store.config.index}?"):
+        raise typer.Exit(1)
+    out.print(f"deleted: {', '.join(store.delete()) or 'nothing'}", highlight=False)
+
+
 def main() -> None:  # pragma: no cover
     app()

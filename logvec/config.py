@@ -371,7 +371,51 @@ class LocalStoreConfig(_Strict):
     ef_search: int = Field(128, ge=8)
 
 
-StoreConfig = Annotated[Union[LocalStoreConfig], Field(discriminator="type")]
+class OpenSearchAuth(_Strict):
+    type: Literal["none", "basic", "aws_sigv4"] = "none"
+    username_env: str = "OPENSEARCH_USERNAME"
+    password_env: str = "OPENSEARCH_PASSWORD"
+    region: str | None = Field(None, description="aws_sigv4: the region (default: from the AWS environment)")
+    service: Literal["es", "aoss"] = Field("es", description="aws_sigv4: es (managed domains) or aoss")
+
+
+class OpenSearchTls(_Strict):
+    verify: bool = True
+    ca_file: str | None = None
+
+
+class OpenSearchKnn(_Strict):
+    engine: Literal["lucene", "faiss", "nmslib"] = "lucene"
+    space_type: Literal["cosinesimil", "innerproduct", "l2"] = "cosinesimil"
+    m: int = Field(16, ge=2)
+    ef_construction: int = Field(128, ge=2)
+    ef_search: int = Field(100, ge=1)
+
+
+class OpenSearchBulk(_Strict):
+    chunk_size: int = Field(500, ge=1)
+    max_retries: int = Field(8, ge=0, description="retries of a chunk on 429, 5xx and connection errors")
+    backoff: float = Field(0.5, gt=0, description="first retry delay in seconds, doubled each time")
+    max_backoff: float = Field(30.0, gt=0)
+
+
+class OpenSearchStoreConfig(_Strict):
+    """OpenSearch k-NN: one index per vector dimension behind the alias `index`."""
+
+    type: Literal["opensearch"]
+    hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
+    index: str = "logvec"
+    auth: OpenSearchAuth = Field(default_factory=OpenSearchAuth)
+    tls: OpenSearchTls = Field(default_factory=OpenSearchTls)
+    knn: OpenSearchKnn = Field(default_factory=OpenSearchKnn)
+    shards: int = Field(1, ge=1)
+    replicas: int = Field(1, ge=0)
+    refresh_interval: str = "1s"
+    bulk: OpenSearchBulk = Field(default_factory=OpenSearchBulk)
+    timeout: float = Field(30.0, gt=0)
+
+
+StoreConfig = Annotated[Union[LocalStoreConfig, OpenSearchStoreConfig], Field(discriminator="type")]
 
 
 # ---------------------------------------------------------------- run

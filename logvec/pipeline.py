@@ -39,16 +39,19 @@ class RunSummary:
     templates: int = 0
     fitted: bool = False
     seconds: float = 0.0
+    active_seconds: float = 0.0  # until the last batch was stored (a stream's idle tail left out)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def lines_per_second(self) -> float:
-        return self.lines / self.seconds if self.seconds > 0 else 0.0
+        busy = self.active_seconds or self.seconds
+        return self.lines / busy if busy > 0 else 0.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["lines_per_second"] = round(self.lines_per_second, 1)
         d["seconds"] = round(self.seconds, 3)
+        d["active_seconds"] = round(self.active_seconds, 3)
         d["stage_seconds"] = {k: round(v, 3) for k, v in self.stage_seconds.items()}
         return d
 
@@ -113,16 +116,17 @@ class Runner:
         """Prepare, store and alert one batch; when this returns, the batch is durable and may be committed."""
         records, vectors = self.prepare(raw)
         t = time.perf_counter()
-        self._timed("store", self.store.upsert, records, vectors)
+        refused = self._timed("store", self.store.upsert, records, vectors)
         STORE_WRITE_SECONDS.observe(time.perf_counter() - t)
+        self._dead(refused)
         if self.alerts is not None:
             self._timed("alerts", self.alerts.publish, records)
         s = self.summary
         n_anomalies = int(records.is_anomaly.sum())
         s.lines += len(raw) + len(raw.dead)
-        s.records += len(records)
+        s.records += len(records) - len(refused)
         s.anomalies += n_anomalies
-        RECORDS_PROCESSED.inc(len(records))
+        RECORDS_PROCESSED.inc(len(records) - len(refused))
         ANOMALIES.labels("line").inc(n_anomalies)
         if self.sessions is not None:
             closed = self.sessions.add(records.sessions, records.ids, records.template_ids, records.timestamps,
@@ -183,6 +187,7 @@ class Runner:
                     self.process(raw)
                     if commit is not None:
                         commit(raw)
+                    self.summary.active_seconds = time.perf_counter() - start
                 self.summary.seconds = time.perf_counter() - start
                 if on_batch:
                     on_batch(self.summary)

@@ -82,3 +82,13 @@ def start_kafka(kind: str, workdir: str | None = None) -> Server:
     else:
         raise ValueError(kind)
     return Server(kind, argv, port, workdir)
+
+
+def start_osmem(workdir: str | None = None, port: int | None = None) -> Server:
+    """osmem-server: an in-memory OpenSearch emulator (index, mapping, bulk, search; no k-NN queries)."""
+    workdir = workdir or tempfile.mkdtemp(prefix="logvec-osmem-")
+    port = port or free_port()
+    binary = _package_dir("osmem_server") / "bin" / "osmem-server"
+    server = Server("osmem", [str(binary), "--addr", f"127.0.0.1:{port}", "--no-stdin-watch", "--no-ja"], port,
+                    workdir)
+    return server

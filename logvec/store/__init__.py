@@ -10,6 +10,11 @@ from logvec.store.local import LocalStore
 __all__ = ["Hit", "LocalStore", "SearchFilters", "StoreDimensionError", "open_store"]
 
 
-def open_store(config, data_dir: str | Path) -> LocalStore:  # config: one of the StoreConfig models
+def open_store(config, data_dir: str | Path):  # config: one of the StoreConfig models
+    """The store a pipeline's `store` section describes: `local` (embedded) or `opensearch`."""
+    if config.type == "opensearch":
+        from logvec.store.opensearch import OpenSearchStore
+
+        return OpenSearchStore(config)
     path = Path(config.path) if config.path else Path(data_dir) / "store"
     return LocalStore(path, ann_threshold=config.ann_threshold, hnsw_m=config.hnsw_m, ef_search=config.ef_search)

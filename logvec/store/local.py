@@ -101,12 +101,12 @@ class LocalStore:
                 "(another vectorizer or model); use another data directory or delete this store"
             )
 
-    def upsert(self, records: RecordBatch, vectors: Vectors) -> int:
-        """Write the batch; returns how many records it held. Durable when this returns."""
+    def upsert(self, records: RecordBatch, vectors: Vectors) -> list:
+        """Write the batch; durable when this returns. Returns the records refused (never any here)."""
         if len(records) != len(vectors):
             raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
         if not len(records):
-            return 0
+            return []
         with self._lock:
             self._check_dim(vectors.dim)
             rows = np.ascontiguousarray(vectors.rows, dtype=np.float32)
@@ -144,7 +144,7 @@ class LocalStore:
                 if new_hashes:
                     self._db.executemany("INSERT OR REPLACE INTO vecs(hash, row) VALUES (?, ?)", new_hashes)
                 self._db.executemany(_UPSERT, params)
-            return n
+            return []
 
     def upsert_sessions(self, rows: list[SessionRow]) -> None:
         """Write session verdicts; the records of an anomalous session are flagged with its reason too."""

@@ -1,0 +1,98 @@
+"""Kafka: worker throughput next to raw kafka-python consumption of the same topic, and a SIGKILL soak.
+
+    python benchmarks/bench_kafka.py [--broker noida|tansu] [--messages 200000] [--kills 10]
+
+1. Produces N generated log lines to a 4-partition topic on a local broker started for the run.
+2. Raw: a kafka-python consumer in its own group polls the whole topic (no processing): messages/s.
+3. logvec: `logvec run --pipeline pipelines/kafka.yaml` (tf-idf, embedded store) on the same topic in a
+   new group, until idle: lines/s while busy.
+4. Soak: a new group and data directory; the worker (static member) is SIGKILLed `--kills` times at random
+   moments, restarted each time, then left to finish. Lost = offsets missing from the store; duplicated =
+   store rows beyond the number of messages (ids are topic/partition/offset).
+Writes benchmarks/out/kafka.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from generate_logs import generate  # noqa: E402
+
+from tests.servers import start_kafka  # noqa: E402
+from tests.test_kafka import create_topic, produce, start_worker, stored_ids  # noqa: E402
+
+
+def raw_consume(bootstrap: str, topic: str, n: int) -> float:
+    from kafka import KafkaConsumer
+
+    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="bench-raw", auto_offset_reset="earliest",
+                      enable_auto_commit=False, max_poll_records=2000, session_timeout_ms=6000)
+    got, start = 0, None
+    while got < n:
+        polled = c.poll(timeout_ms=1000)
+        if polled and start is None:
+            start = time.perf_counter()
+        got += sum(len(v) for v in polled.values())
+    elapsed = time.perf_counter() - (start or time.perf_counter())
+    c.close()
+    return n / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--broker", default="noida", choices=["noida", "tansu"])
+    ap.add_argument("--messages", type=int, default=200_000)
+    ap.add_argument("--kills", type=int, default=10)
+    a = ap.parse_args()
+    pipeline = HERE.parent / "pipelines" / "kafka.yaml"
+    server = start_kafka(a.broker)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            t = Path(tmp)
+            topic = create_topic(server.address, partitions=4)
+            values = [line.encode() for line, _ in generate(a.messages, seed=5)]
+            ends = produce(server.address, topic, values)
+            raw = raw_consume(server.address, topic, len(values))
+            proc = start_worker(pipeline, t / "run", server.address, topic, "bench-logvec", idle=5)
+            out, _ = proc.communicate()
+            run = json.loads(out)
+            assert run["records"] + run["dead_letters"] == len(values), run
+
+            data, rng = t / "soak", random.Random(1)
+            for _ in range(a.kills):
+                w = start_worker(pipeline, data, server.address, topic, "bench-soak", idle=None, instance="soak-0")
+                time.sleep(rng.uniform(2.0, 6.0))
+                w.send_signal(signal.SIGKILL)
+                w.wait()
+            final = start_worker(pipeline, data, server.address, topic, "bench-soak", idle=8, instance="soak-0")
+            final.communicate()
+            ids = stored_ids(data)
+            dead = run["dead_letters"]  # the same junk lines are dead letters in both runs
+            expected = {f"{topic}/{p}/{o}" for p, e in ends.items() for o in range(e)}
+            result = {
+                "broker": a.broker, "messages": len(values),
+                "raw_consume_messages_per_second": round(raw, 1),
+                "logvec_lines_per_second": run["lines_per_second"],
+                "ratio": round(run["lines_per_second"] / raw, 3),
+                "soak_kills": a.kills, "soak_stored": len(ids),
+                "soak_lost": len(expected - set(ids)) - dead, "soak_duplicated": len(ids) - len(set(ids)),
+            }
+    finally:
+        server.stop()
+    (HERE / "out").mkdir(exist_ok=True)
+    (HERE / "out" / f"kafka-{a.broker}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,328 @@
+"""OpenSearch k-NN store: the production backend, shared by every worker replica.
+
+* Index lifecycle: the configured `index` is an alias; documents live in `<index>-d<dim>`, whose mapping
+  has a `knn_vector` of the fitted vectorizer's dimension. A model of another dimension gets a new index and
+  the alias moves to it, so dimensions never mix.
+* Writes: opensearch-py's `helpers.streaming_bulk`, `_id` = record id (a replay overwrites). Chunks that
+  meet 429, 5xx or a connection error are retried with exponential backoff (the index is re-ensured first:
+  a server that came back empty gets its mapping again); items refused for good (4xx) come back as dead
+  letters. A batch counts as written only when every item is confirmed or dead-lettered; retries exhausted
+  raise `StoreUnavailableError`, and the worker does not commit.
+* Search: a `knn` query with the filters inside it (lucene, faiss) or around it (nmslib), with the same hit
+  shape as the local store.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+
+from logvec.config import OpenSearchStoreConfig
+from logvec.deadletter import DeadLetter
+from logvec.records import RecordBatch
+from logvec.store.base import Hit, SearchFilters, SessionRow, StoreDimensionError
+from logvec.vectorize.base import Vectors
+
+log = logging.getLogger("logvec.opensearch")
+RETRY_STATUS = {429, 500, 502, 503, 504}
+
+
+class StoreUnavailableError(RuntimeError):
+    """OpenSearch did not confirm a batch after every retry."""
+
+
+def make_client(config: OpenSearchStoreConfig, **kw):
+    from opensearchpy import OpenSearch, RequestsHttpConnection
+
+    options: dict = {"hosts": config.hosts, "timeout": config.timeout, "verify_certs": config.tls.verify,
+                     "ssl_show_warn": config.tls.verify}
+    if config.tls.ca_file:
+        options["ca_certs"] = config.tls.ca_file
+    if config.auth.type == "basic":
+        user, password = os.environ.get(config.auth.username_env), os.environ.get(config.auth.password_env)
+        if user is None or password is None:
+            raise ValueError(f"basic auth: set {config.auth.username_env} and {config.auth.password_env}")
+        options["http_auth"] = (user, password)
+    elif config.auth.type == "aws_sigv4":
+        import boto3
+        from opensearchpy import AWSV4SignerAuth
+
+        session = boto3.Session()
+        region = config.auth.region or session.region_name
+        options.update(http_auth=AWSV4SignerAuth(session.get_credentials(), region, config.auth.service),
+                       connection_class=RequestsHttpConnection)
+    options.update(kw)
+    return OpenSearch(**options)
+
+
+def score_to_cosine(score: float, space: str) -> float:
+    """OpenSearch's k-NN score back to cosine similarity (vectors are unit length)."""
+    if space == "cosinesimil":
+        return 2.0 * score - 1.0
+    if space == "innerproduct":
+        return score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score
+    return 1.0 - (1.0 / score - 1.0) / 2.0  # l2: score = 1 / (1 + d²), d² = 2 - 2cos
+
+
+class OpenSearchStore:
+    def __init__(self, config: OpenSearchStoreConfig, client=None) -> None:
+        self.config = config
+        self.client = client or make_client(config)
+        self.dim: int | None = None
+        self.retries = 0  # chunk retries so far (observability and tests)
+
+    # ------------------------------------------------------------ index lifecycle
+    def index_for(self, dim: int) -> str:
+        return f"{self.config.index}-d{dim}"
+
+    def mapping(self, dim: int) -> dict:
+        k = self.config.knn
+        method = {"name": "hnsw", "engine": k.engine, "space_type": k.space_type,
+                  "parameters": {"m": k.m, "ef_construction": k.ef_construction}}
+        settings: dict = {"index": {"knn": True, "number_of_shards": self.config.shards,
+                                    "number_of_replicas": self.config.replicas,
+                                    "refresh_interval": self.config.refresh_interval}}
+        if k.engine == "nmslib":
+            settings["index"]["knn.algo_param.ef_search"] = k.ef_search
+        return {
+            "settings": settings,
+            "mappings": {"dynamic": "strict", "properties": {
+                "vector": {"type": "knn_vector", "dimension": dim, "method": method},
+                "timestamp": {"type": "date", "format": "epoch_millis"},
+                "service": {"type": "keyword"}, "level": {"type": "keyword"},
+                "message": {"type": "text"}, "template": {"type": "keyword"}, "template_id": {"type": "long"},
+                "is_anomaly": {"type": "boolean"}, "anomaly_score": {"type": "float"},
+                "reason": {"type": "text"}, "session_reason": {"type": "text"}, "flags": {"type": "keyword"},
+            }},
+        }
+
+    def alias_target(self) -> str | None:
+        from opensearchpy.exceptions import NotFoundError
+
+        try:
+            found = self.client.indices.get_alias(name=self.config.index)
+        except NotFoundError:
+            return None
+        return sorted(found)[-1] if found else None
+
+    def ensure_index(self, dim: int) -> str:
+        """The index for `dim` exists and the alias points at it (moved there from another dimension)."""
+        name = self.index_for(dim)
+        if not self.client.indices.exists(index=name):
+            from opensearchpy.exceptions import RequestError
+
+            try:
+                self.client.indices.create(index=name, body=self.mapping(dim))
+            except RequestError as e:  # created meanwhile by another replica
+                if "resource_already_exists" not in str(e):
+                    raise
+        current = self.alias_target()
+        if current != name:
+            actions = [{"add": {"index": name, "alias": self.config.index, "is_write_index": True}}]
+            if current is not None:
+                actions.insert(0, {"remove": {"index": current, "alias": self.config.index}})
+                log.warning("vector dimension changed: alias %s moves from %s to %s", self.config.index, current, name)
+            self.client.indices.update_aliases(body={"actions": actions})
+        self.dim = dim
+        return name
+
+    def delete(self) -> list[str]:
+        """Delete every index behind the alias (and the sessions index)."""
+        target = self.alias_target()
+        names = [n for n in [target, f"{self.config.index}-sessions"] if n]
+        for n in names:
+            self.client.indices.delete(index=n, ignore=[404])
+        return names
+
+    def info(self) -> dict:
+        target = self.alias_target()
+        if target is None:
+            return {"alias": self.config.index, "index": None}
+        mapping = self.client.indices.get_mapping(index=target)[target]["mappings"]
+        return {"alias": self.config.index, "index": target, "count": self.count(),
+                "dimension": mapping["properties"]["vector"]["dimension"],
+                "knn": mapping["properties"]["vector"].get("method")}
+
+    # ------------------------------------------------------------ writes
+    @staticmethod
+    def _doc(records: RecordBatch, i: int, vector: list[float]) -> dict:
+        ts = records.timestamps[i]
+        n = len(records)
+        return {
+            "vector": vector,
+            "timestamp": None if math.isnan(ts) else int(ts * 1000),
+            "service": records.services[i], "level": records.levels[i], "message": records.messages[i],
+            "template": records.templates[i] if records.templates else "",
+            "template_id": int(records.template_ids[i]) if len(records.template_ids) == n else None,
+            "is_anomaly": bool(records.is_anomaly[i]) if len(records.is_anomaly) == n else False,
+            "anomaly_score": float(records.scores[i]) if len(records.scores) == n else None,
+            "reason": records.reasons[i] if records.reasons else "", "flags": records.flags[i],
+        }
+
+    def upsert(self, records: RecordBatch, vectors: Vectors) -> list[DeadLetter]:
+        """Write the batch; returns the records OpenSearch refused for good (4xx), as dead letters."""
+        if len(records) != len(vectors):
+            raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
+        if not len(records):
+            return []
+        if self.dim is not None and vectors.dim != self.dim:
+            raise StoreDimensionError(f"the store writes {self.dim}-dimensional vectors, these are {vectors.dim}")
+        rows = [r.tolist() for r in vectors.rows]  # each distinct vector turned into JSON-able floats once
+        pending = {records.ids[i]: i for i in range(len(records))}
+        dead: list[DeadLetter] = []
+        b = self.config.bulk
+        delay = b.backoff
+        for attempt in range(b.max_retries + 1):
+            retry: dict[str, int] = {}
+            try:
+                self.ensure_index(vectors.dim)
+                actions = ({"_op_type": "index", "_index": self.config.index, "_id": rid,
+                            "_source": self._doc(records, i, rows[vectors.index[i]])} for rid, i in pending.items())
+                from opensearchpy import helpers
+
+                for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=b.chunk_size,
+                                                       raise_on_error=False, raise_on_exception=True,
+                                                       max_retries=0, yield_ok=True):
+                    res = item.get("index", item)
+                    rid = str(res.get("_id"))
+                    if ok:
+                        continue
+                    status = int(res.get("status", 0))
+                    if status in RETRY_STATUS:
+                        retry[rid] = pending[rid]
+                    else:
+                        err = res.get("error", {})
+                        why = err.get("reason", str(err)) if isinstance(err, dict) else str(err)
+                        dead.append(DeadLetter(rid, f"opensearch refused the document ({status}): {why}",
+                                               records.messages[pending[rid]]))
+            except Exception as e:  # noqa: BLE001 - connection errors, 5xx, 429 on the whole request
+                if not _retryable(e):
+                    raise
+                retry = pending
+                log.warning("bulk write failed (%s); retry %d/%d in %.1fs", e, attempt + 1, b.max_retries, delay)
+            if not retry:
+                return dead
+            pending = retry
+            if attempt < b.max_retries:
+                self.retries += 1
+                time.sleep(delay)
+                delay = min(delay * 2, b.max_backoff)
+        raise StoreUnavailableError(
+            f"OpenSearch did not confirm {len(pending)} documents after {b.max_retries} retries")
+
+    def upsert_sessions(self, rows: list[SessionRow]) -> None:
+        if not rows:
+            return
+        from opensearchpy import helpers
+
+        index = f"{self.config.index}-sessions"
+        actions = [{"_op_type": "index", "_index": index, "_id": r.key, "_source": {
+            "key": r.key, "first_ts": None if math.isnan(r.first_ts) else int(r.first_ts * 1000),
+            "last_ts": None if math.isnan(r.last_ts) else int(r.last_ts * 1000), "lines": len(r.record_ids),
+            "is_anomaly": r.is_anomaly, "anomaly_score": r.score, "reason": r.reason}} for r in rows]
+        for r in rows:
+            if r.is_anomaly:
+                actions += [{"_op_type": "update", "_index": self.config.index, "_id": rid,
+                             "doc": {"is_anomaly": True, "session_reason": f"session {r.key}: {r.reason}"}}
+                            for rid in r.record_ids]
+        helpers.bulk(self.client, actions, chunk_size=self.config.bulk.chunk_size,
+                     max_retries=self.config.bulk.max_retries)
+
+    def sessions(self, anomalies_only: bool = False, limit: int = 100) -> list[dict]:
+        query = {"term": {"is_anomaly": True}} if anomalies_only else {"match_all": {}}
+        res = self.client.search(index=f"{self.config.index}-sessions", ignore=[404], body={
+            "size": limit, "query": query, "sort": [{"anomaly_score": "desc"}]})
+        return [h["_source"] for h in res.get("hits", {}).get("hits", [])]
+
+    # ------------------------------------------------------------ reads
+    def count(self) -> int:
+        self.client.indices.refresh(index=self.config.index, ignore=[404])
+        res = self.client.count(index=self.config.index, ignore=[404])
+        return int(res.get("count", 0))
+
+    def stats(self) -> dict:
+        n = self.count()
+        anomalies = self.client.count(index=self.config.index, ignore=[404],
+                                      body={"query": {"term": {"is_anomaly": True}}}).get("count", 0)
+        aggs = self.client.search(index=self.config.index, ignore=[404], body={
+            "size": 0, "aggs": {"templates": {"cardinality": {"field": "template_id"}}}})
+        templates = aggs.get("aggregations", {}).get("templates", {}).get("value", 0)
+        return {"records": n, "templates": templates, "anomalies": anomalies, "sessions": None,
+                "session_anomalies": None, "distinct_vectors": None, "dim": self.dim,
+                "path": f"{self.config.hosts[0]}/{self.config.index}"}
+
+    def filter_clauses(self, f: SearchFilters) -> list[dict]:
+        clauses: list[dict] = []
+        if f.service:
+            clauses.append({"term": {"service": f.service}})
+        if f.level:
+            clauses.append({"term": {"level": f.level.upper()}})
+        if f.since is not None or f.until is not None:
+            rng = {}
+            if f.since is not None:
+                rng["gte"] = int(f.since * 1000)
+            if f.until is not None:
+                rng["lte"] = int(f.until * 1000)
+            clauses.append({"range": {"timestamp": rng}})
+        if f.anomalies_only:
+            clauses.append({"term": {"is_anomaly": True}})
+        return clauses
+
+    def knn_query(self, vector: np.ndarray, k: int, filters: SearchFilters | None = None) -> dict:
+        """The exact request body of a filtered k-NN search."""
+        clauses = self.filter_clauses(filters or SearchFilters())
+        knn: dict = {"vector": [float(x) for x in np.asarray(vector, dtype=np.float32)], "k": k}
+        source = {"excludes": ["vector"]}
+        if self.config.knn.engine == "lucene" or self.config.knn.engine == "faiss":
+            if clauses:
+                knn["filter"] = {"bool": {"filter": clauses}}
+            body = {"size": k, "_source": source, "query": {"knn": {"vector": knn}}}
+        else:  # nmslib: no efficient filtering; filter after a wider k-NN
+            if clauses:
+                knn["k"] = k * 10
+                body = {"size": k, "_source": source,
+                        "query": {"bool": {"must": [{"knn": {"vector": knn}}], "filter": clauses}}}
+            else:
+                body = {"size": k, "_source": source, "query": {"knn": {"vector": knn}}}
+        if self.config.knn.engine == "faiss":
+            knn["method_parameters"] = {"ef_search": self.config.knn.ef_search}
+        return body
+
+    def knn(self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None,
+            message: str | None = None) -> list[Hit]:
+        res = self.client.search(index=self.config.index, body=self.knn_query(vector, k, filters))
+        hits = []
+        for h in res["hits"]["hits"]:
+            s = h["_source"]
+            ts = s.get("timestamp")
+            reason = " | ".join(x for x in (s.get("reason"), s.get("session_reason")) if x)
+            hits.append(Hit.from_row((h["_id"], ts / 1000.0 if ts is not None else None, s.get("service"),
+                                      s.get("level"), s.get("message"), s.get("template"), s.get("template_id"),
+                                      s.get("is_anomaly"), s.get("anomaly_score"), reason, s.get("flags")),
+                                     score_to_cosine(float(h["_score"]), self.config.knn.space_type)))
+        # ties: the record whose message equals the query's first, as in the local store
+        hits.sort(key=lambda h: (-round(h.score, 5), h.message != (message or "")))
+        return hits
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _retryable(e: Exception) -> bool:
+    from opensearchpy.exceptions import ConnectionError as OSConnectionError
+    from opensearchpy.exceptions import ConnectionTimeout, TransportError
+
+    if isinstance(e, (OSConnectionError, ConnectionTimeout)):
+        return True
+    if isinstance(e, TransportError):
+        return isinstance(e.status_code, int) and e.status_code in RETRY_STATUS
+    return False
+
+
+def iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()

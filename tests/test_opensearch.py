@@ -1,0 +1,248 @@
+"""The OpenSearch store: exact request bodies (a recording transport), the write path against osmem-server
+(an OpenSearch emulator started here; it serves no k-NN queries), and the CLI's index commands.
+k-NN search against a real server: tests/test_store_contract.py, when OPENSEARCH_URL is set."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from opensearchpy import OpenSearch, Transport
+from opensearchpy.exceptions import NotFoundError
+
+from logvec.config import OpenSearchStoreConfig, parse_pipeline
+from logvec.records import RecordBatch
+from logvec.store import SearchFilters
+from logvec.store.opensearch import OpenSearchStore, StoreUnavailableError, score_to_cosine
+from logvec.vectorize import Vectors
+
+from .conftest import PIPELINES, logvec_cli
+from .servers import start_osmem
+
+
+def batch(n: int, start: int = 0, service: str = "api") -> tuple[RecordBatch, Vectors]:
+    rb = RecordBatch(ids=[f"f:{i}" for i in range(start, start + n)], messages=[f"msg {i}" for i in range(start, start + n)],
+                     timestamps=np.array([1.7e9 + i for i in range(start, start + n)]), services=[service] * n,
+                     levels=["INFO"] * n, flags=[""] * n)
+    rb.template_ids = np.arange(n) % 3
+    rb.templates = [f"tpl {t}" for t in rb.template_ids]
+    rb.is_anomaly = np.zeros(n, bool)
+    rb.scores = np.zeros(n, np.float32)
+    rb.reasons = [""] * n
+    rows = np.eye(8, dtype=np.float32)[:3]
+    return rb, Vectors(rows, np.arange(n) % 3)
+
+
+# ---------------------------------------------------------------- exact request bodies
+class RecordingTransport(Transport):
+    """Records every request and answers like a fresh cluster."""
+
+    calls: list = []
+
+    def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):
+        if isinstance(body, (bytes, str)):
+            text = body.decode() if isinstance(body, bytes) else body
+            body = [json.loads(x) for x in text.splitlines() if x.strip()] if url.endswith("_bulk") else json.loads(text)
+        RecordingTransport.calls.append((method, url, body))
+        if method == "HEAD":
+            return False
+        if url.startswith("/_alias/"):
+            raise NotFoundError(404, "alias missing", {})
+        if url.endswith("/_bulk") or url == "/_bulk":
+            return {"errors": False, "items": [{"index": {"_id": a["index"]["_id"], "status": 201}}
+                                               for a in body if "index" in a]}
+        if url.endswith("/_search"):
+            return {"hits": {"hits": [{"_id": "f:1", "_score": 0.9, "_source": {
+                "timestamp": 1_700_000_001_000, "service": "api", "level": "INFO", "message": "msg 1",
+                "template": "tpl 1", "template_id": 1, "is_anomaly": False, "anomaly_score": 0.0, "reason": "",
+                "flags": ""}}]}}
+        return {"acknowledged": True}
+
+
+@pytest.fixture
+def recorded():
+    RecordingTransport.calls = []
+    cfg = OpenSearchStoreConfig(type="opensearch", index="logvec", replicas=0)
+    store = OpenSearchStore(cfg, client=OpenSearch(hosts=["http://recorded:9200"], transport_class=RecordingTransport))
+    return store, RecordingTransport.calls
+
+
+def test_index_mapping_body(recorded):
+    store, calls = recorded
+    store.ensure_index(8)
+    put = next(c for c in calls if c[0] == "PUT")
+    assert put[1] == "/logvec-d8"
+    assert put[2]["settings"]["index"] == {"knn": True, "number_of_shards": 1, "number_of_replicas": 0,
+                                           "refresh_interval": "1s"}
+    props = put[2]["mappings"]["properties"]
+    assert props["vector"] == {"type": "knn_vector", "dimension": 8, "method": {
+        "name": "hnsw", "engine": "lucene", "space_type": "cosinesimil", "parameters": {"m": 16, "ef_construction": 128}}}
+    assert props["timestamp"] == {"type": "date", "format": "epoch_millis"}
+    assert props["service"]["type"] == props["level"]["type"] == props["template"]["type"] == "keyword"
+    assert props["message"]["type"] == "text" and props["is_anomaly"]["type"] == "boolean"
+    alias = next(c for c in calls if c[1] == "/_aliases")
+    assert alias[2] == {"actions": [{"add": {"index": "logvec-d8", "alias": "logvec", "is_write_index": True}}]}
+
+
+def test_bulk_body(recorded):
+    store, calls = recorded
+    rb, vecs = batch(4)
+    assert store.upsert(rb, vecs) == []
+    bulk = next(c for c in calls if c[1].endswith("_bulk"))
+    actions, docs = bulk[2][0::2], bulk[2][1::2]
+    assert actions[0] == {"index": {"_index": "logvec", "_id": "f:0"}}
+    assert [a["index"]["_id"] for a in actions] == ["f:0", "f:1", "f:2", "f:3"]
+    assert docs[1]["vector"] == [0.0, 1.0, 0, 0, 0, 0, 0, 0] and docs[3]["vector"] == docs[0]["vector"]
+    assert docs[1]["timestamp"] == 1_700_000_001_000 and docs[1]["service"] == "api"
+    assert set(docs[0]) == {"vector", "timestamp", "service", "level", "message", "template", "template_id",
+                            "is_anomaly", "anomaly_score", "reason", "flags"}
+
+
+def test_knn_query_bodies(recorded):
+    store, calls = recorded
+    q = np.array([1, 0, 0, 0, 0, 0, 0, 0], dtype=np.float32)
+    f = SearchFilters(service="api", level="error", since=1.7e9, until=1.8e9, anomalies_only=True)
+    body = store.knn_query(q, 5, f)
+    assert body == {"size": 5, "_source": {"excludes": ["vector"]}, "query": {"knn": {"vector": {
+        "vector": [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], "k": 5,
+        "filter": {"bool": {"filter": [
+            {"term": {"service": "api"}}, {"term": {"level": "ERROR"}},
+            {"range": {"timestamp": {"gte": 1_700_000_000_000, "lte": 1_800_000_000_000}}},
+            {"term": {"is_anomaly": True}}]}}}}}}
+    store.config.knn.engine = "nmslib"
+    body = store.knn_query(q, 5, SearchFilters(service="api"))
+    assert body["query"]["bool"]["must"][0]["knn"]["vector"]["k"] == 50
+    assert body["query"]["bool"]["filter"] == [{"term": {"service": "api"}}]
+    store.config.knn.engine = "lucene"
+    hits = store.knn(q, k=1)
+    search = next(c for c in calls if c[1].endswith("_search"))
+    assert search[1] == "/logvec/_search" and search[2] == store.knn_query(q, 1)
+    assert hits[0].id == "f:1" and hits[0].score == pytest.approx(0.8) and hits[0].timestamp.startswith("2023-11-14")
+
+
+@pytest.mark.parametrize("space", ["cosinesimil", "innerproduct", "l2"])
+def test_scores_convert_back_to_cosine(space):
+    cos = 0.6
+    score = {"cosinesimil": (1 + cos) / 2, "innerproduct": 1 + cos, "l2": 1 / (1 + (2 - 2 * cos))}[space]
+    assert score_to_cosine(score, space) == pytest.approx(cos)
+
+
+# ---------------------------------------------------------------- against osmem-server
+@pytest.fixture(scope="module")
+def osmem(tmp_path_factory):
+    server = start_osmem(str(tmp_path_factory.mktemp("osmem")))
+    yield server
+    server.stop()
+
+
+def osmem_store(server, index: str, **bulk) -> OpenSearchStore:
+    cfg = OpenSearchStoreConfig(type="opensearch", hosts=[f"http://{server.address}"], index=index, replicas=0,
+                                bulk={"backoff": 0.2, "max_backoff": 1.0, **bulk})
+    return OpenSearchStore(cfg)
+
+
+def test_write_path_mapping_accepted_and_idempotent(osmem):
+    store = osmem_store(osmem, "wp")
+    rb, vecs = batch(50)
+    assert store.upsert(rb, vecs) == []
+    assert store.upsert(rb, vecs) == []  # the same records again overwrite
+    assert store.count() == 50
+    info = store.info()
+    assert info["index"] == "wp-d8" and info["dimension"] == 8 and info["count"] == 50
+
+
+def test_per_item_errors_become_dead_letters(osmem):
+    store = osmem_store(osmem, "bad")
+    conflicting = store.mapping(8)
+    conflicting["mappings"]["properties"]["service"] = {"type": "long"}  # as if someone mapped it wrongly
+    store.client.indices.create(index="bad-d8", body=conflicting)
+    good, vecs = batch(5, service="42")
+    bad, _ = batch(5, start=5, service="api")
+    assert store.upsert(good, vecs) == []
+    dead = store.upsert(bad, vecs)
+    assert sorted(d.origin for d in dead) == [f"f:{i}" for i in range(5, 10)]
+    assert all("opensearch refused the document (400)" in d.reason for d in dead)
+    assert store.count() == 5
+
+
+def test_dimension_change_moves_the_alias_to_a_new_index(osmem):
+    store = osmem_store(osmem, "dims")
+    store.ensure_index(8)
+    store.ensure_index(16)
+    assert store.alias_target() == "dims-d16"
+    assert store.client.indices.exists(index="dims-d8")
+
+
+def test_server_outage_mid_run_is_retried_and_nothing_is_lost(tmp_path):
+    server = start_osmem(str(tmp_path))
+    port = server.port
+    store = osmem_store(server, "outage", max_retries=20)
+    rb, vecs = batch(20)
+    store.upsert(rb, vecs)
+    server.stop()
+    rb2, vecs2 = batch(30, start=20)
+    result: dict = {}
+    writer = threading.Thread(target=lambda: result.update(dead=store.upsert(rb2, vecs2)))
+    writer.start()
+    time.sleep(2.0)
+    assert writer.is_alive(), "the write must wait for the server, not give up"
+    restarted = start_osmem(str(tmp_path), port=port)  # comes back empty: the emulator keeps nothing on disk
+    try:
+        writer.join(timeout=60)
+        assert result["dead"] == [] and store.retries >= 1
+        assert store.count() == 30  # the batch written across the outage is all there, mapping re-created
+        assert store.info()["dimension"] == 8
+    finally:
+        restarted.stop()
+
+
+def test_retries_exhausted_is_an_error(tmp_path):
+    server = start_osmem(str(tmp_path))
+    store = osmem_store(server, "gone", max_retries=2)
+    server.stop()
+    rb, vecs = batch(3)
+    with pytest.raises(StoreUnavailableError, match="did not confirm 3 documents after 2 retries"):
+        store.upsert(rb, vecs)
+
+
+def test_pipeline_run_and_index_commands(osmem, hdfs_log, tmp_path):
+    env = {"OPENSEARCH_URL": f"http://{osmem.address}", "OPENSEARCH_INDEX": "hdfs"}
+    pipe = PIPELINES / "opensearch.yaml"
+    summary = json.loads(logvec_cli("run", "-p", pipe, "-i", hdfs_log, "-d", tmp_path / "d", "--format", "json",
+                                    env=env).stdout)
+    assert summary["records"] == 4519 and summary["dead_letters"] == 0
+    info = json.loads(logvec_cli("index", "info", "-p", pipe, env=env).stdout)
+    assert info["count"] == 4519 and info["index"].startswith("hdfs-d")
+    stats = json.loads(logvec_cli("stats", "-p", pipe, "-d", tmp_path / "d", "--format", "json", env=env).stdout)
+    assert stats["records"] == 4519
+    out = logvec_cli("index", "delete", "-p", pipe, "--yes", env=env).stdout.decode()
+    assert "hdfs-d" in out
+    assert json.loads(logvec_cli("index", "info", "-p", pipe, env=env).stdout)["index"] is None
+    created = logvec_cli("index", "create", "-p", pipe, "-d", tmp_path / "d", env=env).stdout.decode()
+    assert f"hdfs-d{info['dimension']}" in created
+
+
+def test_osmem_refuses_knn_queries_so_search_needs_a_real_server(osmem):
+    """What the emulator cannot verify: the k-NN search itself (see test_store_contract with OPENSEARCH_URL)."""
+    store = osmem_store(osmem, "knnq")
+    rb, vecs = batch(3)
+    store.upsert(rb, vecs)
+    from opensearchpy.exceptions import RequestError
+
+    with pytest.raises(RequestError, match="not supported by osmem"):
+        store.knn(np.eye(8, dtype=np.float32)[0], k=1)
+
+
+def test_opensearch_pipeline_defaults(monkeypatch):
+    monkeypatch.delenv("OPENSEARCH_URL", raising=False)
+    monkeypatch.delenv("OPENSEARCH_INDEX", raising=False)
+    import yaml
+
+    cfg = parse_pipeline(yaml.safe_load((PIPELINES / "opensearch.yaml").read_text()))
+    assert cfg.store.hosts == ["http://127.0.0.1:9200"] and cfg.store.index == "logvec"
+    assert cfg.vectorizer.type == "tfidf" and cfg.detector.type == "novelty"
+    assert os.environ.get("OPENSEARCH_URL") is None
