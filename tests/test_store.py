@@ -68,23 +68,6 @@ def test_knn_orders_by_cosine_and_prefers_exact_message(tmp_path):
     assert hits[3].score == pytest.approx(0.8)
 
 
-def test_filters(tmp_path):
-    rng = np.random.default_rng(1)
-    vecs = Vectors.from_dense(unit(rng, 40, 8))
-    s = LocalStore(tmp_path)
-    s.upsert(batch(40, anomaly_every=10), vecs)
-    q = vecs.dense()[0]
-    assert {h.service for h in s.knn(q, k=40, filters=SearchFilters(service="db"))} == {"db"}
-    assert {h.level for h in s.knn(q, k=40, filters=SearchFilters(level="error"))} == {"ERROR"}
-    since, until = 1.7e9 + 10 * DAY, 1.7e9 + 19 * DAY
-    got = s.knn(q, k=40, filters=SearchFilters(since=since, until=until))
-    assert sorted(int(h.id[2:]) for h in got) == list(range(10, 20))
-    anomalies = s.knn(q, k=40, filters=SearchFilters(anomalies_only=True))
-    assert sorted(h.id for h in anomalies) == ["f:0", "f:10", "f:20", "f:30"]
-    assert all(h.is_anomaly and h.reason == "new template" for h in anomalies)
-    assert s.knn(q, k=5, filters=SearchFilters(service="nope")) == []
-
-
 def test_hnsw_beyond_threshold_agrees_with_exact(tmp_path):
     rng = np.random.default_rng(2)
     vecs = Vectors.from_dense(unit(rng, 3000, 32))
