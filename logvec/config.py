@@ -60,6 +60,8 @@ class KafkaSourceConfig(_Strict):
     ssl_check_hostname: bool = True
     max_poll_records: int = Field(2000, ge=1)
     poll_timeout_ms: int = Field(1000, ge=1)
+    fetch_min_bytes: int = Field(262144, ge=1, description="let the broker gather this much per fetch...")
+    fetch_max_wait_ms: int = Field(100, ge=0, description="...or wait at most this long")
     session_timeout_ms: int = Field(10000, ge=1000)
     max_poll_interval_ms: int = Field(300000, ge=1000)
     dead_letter_topic: str | None = Field(

@@ -39,7 +39,7 @@ class RunSummary:
     templates: int = 0
     fitted: bool = False
     seconds: float = 0.0
-    active_seconds: float = 0.0  # until the last batch was stored (a stream's idle tail left out)
+    active_seconds: float = 0.0  # first line read to last batch stored (a stream's join and idle tail left out)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -154,9 +154,15 @@ class Runner:
         return self.model
 
     # ------------------------------------------------------------ the loop
+    def _mark_first(self, batches: Iterable[RawBatch]) -> Iterator[RawBatch]:
+        for raw in batches:
+            if self._first_data is None and (len(raw) or raw.dead):
+                self._first_data = time.perf_counter()
+            yield raw
+
     def _with_warmup(self, batches: Iterable[RawBatch]) -> Iterator[RawBatch]:
         """Fit on the first warm-up lines when there is no model yet, then replay them and go on."""
-        it = iter(batches)
+        it = self._mark_first(batches)
         if self.model is not None:
             yield from it
             return
@@ -179,6 +185,7 @@ class Runner:
             commit: Callable[[RawBatch], None] | None = None) -> RunSummary:
         """Process every batch; `commit(batch)` is called once a batch is stored (Kafka offsets)."""
         start = time.perf_counter()
+        self._first_data: float | None = None
         last_save = time.monotonic()
         stopped = False
         try:
@@ -187,7 +194,7 @@ class Runner:
                     self.process(raw)
                     if commit is not None:
                         commit(raw)
-                    self.summary.active_seconds = time.perf_counter() - start
+                    self.summary.active_seconds = time.perf_counter() - (self._first_data or start)
                 self.summary.seconds = time.perf_counter() - start
                 if on_batch:
                     on_batch(self.summary)
