@@ -172,6 +172,7 @@ class OpenSearchStore:
             return []
         if self.dim is not None and vectors.dim != self.dim:
             raise StoreDimensionError(f"the store writes {self.dim}-dimensional vectors, these are {vectors.dim}")
+        # (a model of another dimension runs in a new process: its first write moves the alias to a new index)
         rows = [r.tolist() for r in vectors.rows]  # each distinct vector turned into JSON-able floats once
         pending = {records.ids[i]: i for i in range(len(records))}
         dead: list[DeadLetter] = []
@@ -180,7 +181,8 @@ class OpenSearchStore:
         for attempt in range(b.max_retries + 1):
             retry: dict[str, int] = {}
             try:
-                self.ensure_index(vectors.dim)
+                if self.dim != vectors.dim or attempt:  # once, and again after a failure (a server back empty)
+                    self.ensure_index(vectors.dim)
                 actions = ({"_op_type": "index", "_index": self.config.index, "_id": rid,
                             "_source": self._doc(records, i, rows[vectors.index[i]])} for rid, i in pending.items())
                 from opensearchpy import helpers
