@@ -18,7 +18,6 @@ import logging
 import math
 import os
 import time
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -325,6 +324,3 @@ def _retryable(e: Exception) -> bool:
         return isinstance(e.status_code, int) and e.status_code in RETRY_STATUS
     return False
 
-
-def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()

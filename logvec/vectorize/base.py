@@ -121,10 +121,21 @@ class BaseVectorizer:
     def fit_transform(self, texts: list[str]) -> np.ndarray:
         return self.fit(texts).transform(texts)
 
+    _derived: tuple[str, ...] = ()  # attributes rebuilt by _build() after fit or load, never saved
+
+    def _build(self) -> None:
+        """Rebuild derived state (fitted transformers, caches) from the fitted attributes."""
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_cache", None)  # derivable, and may be large
+        for key in ("_cache", *self._derived):  # derivable, and may be large
+            state.pop(key, None)
         return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if getattr(self, "fitted_", False):
+            self._build()
 
     def save(self, path: str | Path) -> None:
         with open(path, "wb") as f:

@@ -88,6 +88,7 @@ def choose_precision(precision: str, device: str) -> str:
 
 class SentenceVectorizer(BaseVectorizer):
     kind = "sentence"
+    _derived = ("_st",)  # the weights stay in their package; reloaded on first use
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", device: str = "auto", precision: str = "auto",
                  batch_size: int = 64, max_seq_length: int = 128, cache_mb: int = 256) -> None:
@@ -127,11 +128,6 @@ class SentenceVectorizer(BaseVectorizer):
     def dim(self) -> int:
         self._check_fitted()
         return self.dim_
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state.pop("_st", None)  # weights stay in their package; reloaded on first use
-        return state
 
     @staticmethod
     def prepare(text: str) -> str:

@@ -18,6 +18,7 @@ TOKEN_PATTERN = r"<[A-Za-z_]+>|[A-Za-z_][A-Za-z0-9_]*"
 
 class SparseTextVectorizer(BaseVectorizer):
     weighting = "count"  # "count" | "tfidf" | "binary"
+    _derived = ("_vocab_counter", "_oov")
 
     def __init__(
         self,
@@ -87,17 +88,6 @@ class SparseTextVectorizer(BaseVectorizer):
             if self.oov_buckets
             else None
         )
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state.pop("_vocab_counter", None)
-        state.pop("_oov", None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        if getattr(self, "fitted_", False):
-            self._build()
 
     @property
     def dim(self) -> int:

@@ -33,6 +33,7 @@ def load_pretrained(path: str):
 
 class Word2VecVectorizer(BaseVectorizer):
     kind = "word2vec"
+    _derived = ("_counter", "_oov", "_weighted")
 
     def __init__(
         self,
@@ -119,17 +120,6 @@ class Word2VecVectorizer(BaseVectorizer):
             alternate_sign=False, norm=None, dtype=np.float32) if self.oov_buckets else None
         # token vectors pre-scaled by their weights: a line is one sparse-dense product
         self._weighted = self.wv_.vectors.astype(np.float32) * self.token_weights_[:, None]
-
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        for k in ("_counter", "_oov", "_weighted"):
-            state.pop(k, None)
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        if getattr(self, "fitted_", False):
-            self._build()
 
     @property
     def dim(self) -> int:
