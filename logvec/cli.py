@@ -308,6 +308,27 @@ def eval_(
         out.print(f"report written to {out_dir}", highlight=False)
 
 
+@app.command()
+def serve(
+    pipeline: Path = PipelineOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8080, "--port"),
+) -> None:
+    """HTTP API and search page: /api/search, /api/stats, /api/sessions, /healthz, /readyz, /metrics, /."""
+    import uvicorn
+
+    from logvec.api import create_app
+    from logvec.model import ModelError
+
+    config = _load(pipeline)
+    try:
+        app_ = create_app(config, data_dir)
+    except ModelError as e:
+        _fail(str(e))
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 index_app = typer.Typer(help="OpenSearch index lifecycle (store.type: opensearch).", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 

@@ -37,7 +37,9 @@ def test_compose_file_follows_the_compose_spec():
 def test_kubernetes_manifests():
     docs = [d for f in sorted((ROOT / "deploy" / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())]
     kinds = {d["kind"] for d in docs}
-    assert {"StatefulSet", "Service", "ConfigMap", "ScaledObject"} <= kinds
+    assert {"StatefulSet", "Deployment", "Service", "ConfigMap", "ScaledObject"} <= kinds
+    api = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert api["args"][0] == "serve" and api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     sts = next(d for d in docs if d["kind"] == "StatefulSet")
     c = sts["spec"]["template"]["spec"]["containers"][0]
     assert c["livenessProbe"]["httpGet"]["path"] == "/metrics"

@@ -1,0 +1,51 @@
+"""The HTTP API and the search page, over a store filled by `logvec run` on HDFS_5k."""
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from logvec.api import create_app
+from logvec.config import load_pipeline
+
+from .conftest import PIPELINES, logvec_cli
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, hdfs_log):
+    data = tmp_path_factory.mktemp("api")
+    logvec_cli("run", "-p", PIPELINES / "default.yaml", "-i", hdfs_log, "-d", data)
+    return TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), data))
+
+
+def test_search_returns_typed_hits_best_first(client, hdfs_log):
+    line = hdfs_log.read_text().splitlines()[249]
+    r = client.get("/api/search", params={"q": line, "k": 5})
+    assert r.status_code == 200
+    hits = r.json()
+    assert hits[0]["id"] == f"{hdfs_log.resolve()}:250" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+
+
+def test_search_filters_and_bad_input(client):
+    r = client.get("/api/search", params={"q": "PacketResponder 1 terminating", "service": "dfs.FSNamesystem"})
+    assert r.status_code == 200 and {h["service"] for h in r.json()} == {"dfs.FSNamesystem"}
+    assert client.get("/api/search", params={"q": "x", "since": "last tuesday"}).status_code == 422
+    assert client.get("/api/search").status_code == 422  # q is required
+
+
+def test_stats_health_ready_metrics_page(client):
+    stats = client.get("/api/stats").json()
+    assert stats["records"] == 4519 and stats["model"]["vectorizer"] == "tfidf"
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"ready": True, "records": 4519}
+    assert "logvec_vectorizer_cache_requests_total" in client.get("/metrics").text
+    page = client.get("/")
+    assert page.status_code == 200 and "/api/search" in page.text
+
+
+def test_not_ready_without_a_model(tmp_path):
+    c = TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), tmp_path))
+    assert c.get("/readyz").status_code == 503
+    assert c.get("/api/search", params={"q": "x"}).status_code == 503
+    assert json.loads(c.get("/healthz").text)["status"] == "ok"
