@@ -130,6 +130,12 @@ f.onsubmit = async (e) => {
   tbody.innerHTML = body.map(h => `<tr class="${h.is_anomaly ? 'anomaly' : ''}"><td>${h.score.toFixed(3)}</td>
     <td>${esc(h.timestamp)}</td><td>${esc(h.service)}</td><td class="msg">${esc(h.message)}</td>
     <td class="why">${esc(h.reason)}</td></tr>`).join('');
+  history.replaceState(null, '', '/?' + p);  // the address bar is a link to this search
 };
+const given = new URLSearchParams(location.search);  // a shared link: fill the form and search
+if (given.get('q')) {
+  for (const [key, v] of given) { const el = f.elements[key]; if (el) el.type === 'checkbox' ? el.checked = v === 'true' : el.value = v; }
+  f.requestSubmit();
+}
 </script></body></html>
 """
