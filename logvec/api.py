@@ -15,27 +15,11 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel
 
 from logvec.config import PipelineConfig
 from logvec.pipeline import Runner
-from logvec.store import SearchFilters
+from logvec.store import Hit, SearchFilters
 from logvec.timeparse import parse_time_arg
-
-
-class HitOut(BaseModel):
-    id: str
-    score: float
-    message: str
-    template: str
-    template_id: int | None
-    timestamp: str | None
-    service: str
-    level: str
-    is_anomaly: bool
-    anomaly_score: float | None
-    reason: str
-    flags: str
 
 
 def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> FastAPI:
@@ -50,15 +34,15 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> Fa
         except ValueError as e:
             raise HTTPException(422, f"{name}: {e}") from None
 
-    @app.get("/api/search", response_model=list[HitOut])
+    @app.get("/api/search", response_model=list[Hit])
     def search(q: str = Query(..., min_length=1, description="a log line or message"),
                k: int = Query(10, ge=1, le=1000), service: str | None = None, level: str | None = None,
-               since: str | None = None, until: str | None = None, anomalies: bool = False) -> list[HitOut]:
+               since: str | None = None, until: str | None = None, anomalies: bool = False) -> list[Hit]:
         if runner.model is None:
             raise HTTPException(503, f"no model in {runner.model_dir} yet: run the pipeline on some logs first")
         filters = SearchFilters(service=service, level=level, since=when(since, "since"), until=when(until, "until"),
                                 anomalies_only=anomalies)
-        return [HitOut(**h.to_dict()) for h in runner.search(q, k=k, filters=filters)]
+        return runner.search(q, k=k, filters=filters)
 
     @app.get("/api/stats")
     def stats() -> dict:
