@@ -77,8 +77,8 @@ class Model:
         return model, records
 
     def line_sample(self, records: RecordBatch, vectors: Vectors) -> Sample:
-        return Sample(vectors, [records.template_ids[i:i + 1] for i in range(len(records))], records.messages,
-                      self.vectorizer.feature_names(), self.miner.template, level="line")
+        return Sample(vectors, None, records.messages, self.vectorizer.feature_names(), self.miner.template,
+                      level="line", template_ids=records.template_ids)
 
     def session_sample(self, keys: list[str], sequences: list[np.ndarray]) -> Sample:
         assert self.session_featurizer is not None
@@ -87,13 +87,13 @@ class Model:
     def detect_lines(self, records: RecordBatch, vectors: Vectors) -> Detections:
         if self.detector is None:
             n = len(records)
-            return Detections(np.zeros(n, np.float32), np.zeros(n, bool), [[] for _ in range(n)], 0.0)
+            return Detections(np.zeros(n, np.float32), np.zeros(n, bool), {}, 0.0)
         return self.detector.detect(self.line_sample(records, vectors))
 
     def detect_sessions(self, keys: list[str], sequences: list[np.ndarray]) -> Detections:
         if self.session_detector is None:
             n = len(keys)
-            return Detections(np.zeros(n, np.float32), np.zeros(n, bool), [[] for _ in range(n)], 0.0)
+            return Detections(np.zeros(n, np.float32), np.zeros(n, bool), {}, 0.0)
         return self.session_detector.detect(self.session_sample(keys, sequences))
 
     def save(self, directory: str | Path) -> None:

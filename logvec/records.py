@@ -43,7 +43,7 @@ class RecordBatch:
     is_anomaly: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     reasons: list[str] = field(default_factory=list)
-    explanations: list[list] = field(default_factory=list)  # structured reasons (Explanation) per record
+    explanations: dict[int, list] = field(default_factory=dict)  # structured reasons of flagged records, by row
 
     def __len__(self) -> int:
         return len(self.ids)

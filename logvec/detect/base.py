@@ -15,24 +15,41 @@ import numpy as np
 from logvec.vectorize.base import Vectors
 
 
-@dataclass
 class Sample:
     """n items to score. `vectors` holds their features (distinct rows + index); `sequences` their
-    template ids in order (one per line, several per session); `names` what to call each item in an
+    template ids in order (several per session); lines give `template_ids` instead, one per line, and
+    their one-element sequences are only made if a detector asks; `names` what to call each item in an
     explanation; `feature_names` one per vector column; `template_text` turns a template id into text."""
 
-    vectors: Vectors
-    sequences: list[np.ndarray]
-    names: list[str]
-    feature_names: list[str]
-    template_text: Callable[[int], str]
-    level: str = "line"  # "line" | "session"
+    def __init__(self, vectors: Vectors, sequences: list[np.ndarray] | None, names: list[str],
+                 feature_names: list[str], template_text: Callable[[int], str], level: str = "line",
+                 template_ids: np.ndarray | None = None) -> None:
+        if sequences is None and template_ids is None:
+            raise ValueError("a Sample needs sequences or template_ids")
+        self.vectors, self.names, self.feature_names = vectors, names, feature_names
+        self.template_text, self.level = template_text, level
+        self.template_ids = template_ids
+        self._sequences = sequences
+
+    @property
+    def sequences(self) -> list[np.ndarray]:
+        if self._sequences is None:
+            ids = self.template_ids
+            self._sequences = [ids[i:i + 1] for i in range(len(ids))]  # type: ignore[index]
+        return self._sequences
+
+    @sequences.setter
+    def sequences(self, value: list[np.ndarray]) -> None:
+        self._sequences, self.template_ids = value, None
 
     def __len__(self) -> int:
         return len(self.vectors)
 
     def take(self, idx: np.ndarray) -> "Sample":
         idx = np.asarray(idx, dtype=np.int64)
+        if self._sequences is None:
+            return Sample(self.vectors.take(idx), None, [self.names[i] for i in idx], self.feature_names,
+                          self.template_text, self.level, template_ids=self.template_ids[idx])  # type: ignore[index]
         return Sample(self.vectors.take(idx), [self.sequences[i] for i in idx], [self.names[i] for i in idx],
                       self.feature_names, self.template_text, self.level)
 
@@ -66,12 +83,16 @@ class Explanation:
 class Detections:
     scores: np.ndarray  # float32, higher = more anomalous, comparable to `threshold`
     is_anomaly: np.ndarray  # bool
-    explanations: list[list[Explanation]]  # per item; empty for normal items
+    explanations: dict[int, list[Explanation]]  # flagged items only, by position
     threshold: float = 1.0
 
     @property
     def reasons(self) -> list[str]:
-        return [" | ".join(e.text() for e in ex) for ex in self.explanations]
+        """One line per item: its explanations joined, "" for normal items."""
+        out = [""] * len(self.scores)
+        for i, ex in self.explanations.items():
+            out[i] = " | ".join(e.text() for e in ex)
+        return out
 
 
 class Detector:
@@ -96,9 +117,6 @@ class Detector:
     def detect(self, sample: Sample) -> Detections:
         scores = self.score(sample).astype(np.float32)
         flagged = self.flag(scores, sample)
-        explanations: list[list[Explanation]] = [[] for _ in range(len(scores))]
         idx = np.flatnonzero(flagged)
-        if len(idx):
-            for i, ex in zip(idx.tolist(), self.explain(sample, idx, scores)):
-                explanations[i] = ex
+        explanations = dict(zip(idx.tolist(), self.explain(sample, idx, scores))) if len(idx) else {}
         return Detections(scores, flagged, explanations, float(self.threshold_))

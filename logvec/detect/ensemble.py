@@ -47,9 +47,9 @@ class EnsembleDetector(Detector):
         else:
             scores = np.mean([self._ranks(i, r.scores) for i, r in enumerate(results)], axis=0)
             flagged = scores >= self.threshold_
-        explanations: list[list[Explanation]] = [[] for _ in range(len(sample))]
+        explanations: dict[int, list[Explanation]] = {}
         for i in np.flatnonzero(flagged).tolist():
-            explanations[i] = [e for r in results for e in r.explanations[i]]
+            explanations[i] = [e for r in results for e in r.explanations.get(i, [])]
             if not explanations[i]:  # mean_rank can flag what no member flagged alone
                 explanations[i] = [Explanation("far from neighbours", self.name, float(scores[i]),
                                                float(self.threshold_),
@@ -62,4 +62,4 @@ class EnsembleDetector(Detector):
 
     def explain(self, sample: Sample, idx: np.ndarray, scores: np.ndarray) -> list[list[Explanation]]:
         d = self.detect(sample.take(idx))
-        return d.explanations
+        return [d.explanations.get(j, []) for j in range(len(idx))]

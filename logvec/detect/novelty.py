@@ -38,8 +38,12 @@ class NoveltyDetector(Detector):
     def fit(self, sample: Sample) -> "NoveltyDetector":
         n = len(sample)
         self.n_ = max(n, 1)
-        present = [np.unique(s) for s in sample.sequences]
-        ids, counts = np.unique(np.concatenate(present) if present else np.zeros(0, np.int64), return_counts=True)
+        if sample.template_ids is not None:  # lines: one template each
+            ids, counts = np.unique(sample.template_ids, return_counts=True)
+        else:
+            present = [np.unique(s) for s in sample.sequences]
+            ids, counts = np.unique(np.concatenate(present) if present else np.zeros(0, np.int64),
+                                    return_counts=True)
         self.counts_ = dict(zip(ids.tolist(), counts.tolist()))  # items containing each template
         self.word_counts_: dict[str, int] = {}
         for tid, c in self.counts_.items():
@@ -118,10 +122,9 @@ class NoveltyDetector(Detector):
         return violations, missing
 
     def score(self, sample: Sample) -> np.ndarray:
-        if sample.level == "line" and len(sample):
+        if sample.template_ids is not None:
             # one template per line: look each distinct template up once
-            tids = np.fromiter((s[0] if len(s) else -1 for s in sample.sequences), np.int64, len(sample))
-            uniq, inv = np.unique(tids, return_inverse=True)
+            uniq, inv = np.unique(sample.template_ids, return_inverse=True)
             freq = np.array([self.counts_.get(int(t), 0) for t in uniq]) / self.n_
             return self._surprise(freq)[inv]
         rarest, _ = self._template_freq(sample)

@@ -71,7 +71,7 @@ class KafkaAlerts:
                 "level": records.levels[i], "message": records.messages[i], "template": records.templates[i],
                 "template_id": int(records.template_ids[i]), "score": float(records.scores[i]),
                 "reason": records.reasons[i],
-                "explanations": [e.to_dict() for e in records.explanations[i]] if records.explanations else [],
+                "explanations": [e.to_dict() for e in records.explanations.get(i, [])],
             }
             self._producer.send(self.topic, key=records.ids[i].encode(), value=json.dumps(doc).encode())
             n += 1
