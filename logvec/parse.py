@@ -129,16 +129,17 @@ class Parser:
                 dead.append(DeadLetter(origin, why + (f" [{flag}]" if flag else ""), line))
                 continue
             message, t, svc, lvl, extra = out
+            epoch = parse_ts(t) if t is not None else math.nan
             if meta is not None:  # Kafka: fields the line lacks may come from the message's key/headers/time
-                if t is None:
-                    t = _kafka_field(meta, fields.timestamp) or meta.get("timestamp")
-                    t = t / 1000.0 if isinstance(t, (int, float)) else t
+                if math.isnan(epoch):  # epoch milliseconds, or whatever the mapped header holds
+                    mapped = _kafka_field(meta, fields.timestamp)
+                    epoch = self.times.parse_value(mapped if mapped is not None else meta.get("timestamp"))
                 svc = svc or _kafka_field(meta, fields.service)
                 lvl = lvl or _kafka_field(meta, fields.level)
             ids.append(origin)
             kept.append(line)
             msgs.append(message)
-            ts.append((t if isinstance(t, float) else parse_ts(t)) if t is not None else math.nan)
+            ts.append(epoch)
             svcs.append(svc or default_service)
             lvls.append(lvl.upper() if lvl else "")
             flags.append(f"{flag},{extra}" if flag and extra else flag or extra)

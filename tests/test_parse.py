@@ -139,3 +139,11 @@ def test_globs_gzip_and_order(tmp_path):
 def test_missing_input_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="input not found"):
         list(iter_file_batches([str(tmp_path / "nope-*.log")], 10, 65536))
+
+
+def test_kafka_metadata_fills_what_the_line_lacks():
+    cfg = ParseConfig(type="plain", fields={"service": "kafka.key", "level": "kafka.headers.lvl"})
+    meta = {"timestamp": 1_700_000_000_123, "key": "payments", "headers": {"lvl": "warn"}}
+    records, _ = Parser(cfg).parse(RawBatch(["card declined"], ["logs/0/7"], meta=[meta]))
+    assert records.timestamps[0] == pytest.approx(1_700_000_000.123)
+    assert (records.services[0], records.levels[0]) == ("payments", "WARN")
