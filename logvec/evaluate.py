@@ -17,6 +17,7 @@ from logvec.config import PipelineConfig, SessionConfig
 from logvec.masking import Masker
 from logvec.model import Model, session_keys
 from logvec.parse import Parser
+from logvec.pipeline import prepare_batch
 from logvec.sessions import Sessions
 from logvec.sources import iter_file_batches
 
@@ -127,15 +128,11 @@ def evaluate(config: PipelineConfig, train: list[str], test: list[str], labels_p
     n_test = 0
     for raw in _lines(test, config):
         n_test += len(raw)
-        records, _ = parser.parse(raw)
-        records.masked = masker.mask(records.messages)
-        records.template_ids = model.miner.update(records.masked)
-        vectors = model.vectorizer.transform_unique(records.masked)
-        det = model.detect_lines(records, vectors)
+        records, _, _ = prepare_batch(raw, parser, masker, model)
         line_no.extend(int(i.rsplit(":", 1)[1]) for i in records.ids)
-        scores.append(det.scores)
-        flagged.append(det.is_anomaly)
-        reasons.extend(det.reasons)
+        scores.append(records.scores)
+        flagged.append(records.is_anomaly)
+        reasons.extend(records.reasons)
         sess.extend(records.sessions)
         tids.append(records.template_ids)
 

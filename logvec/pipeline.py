@@ -101,15 +101,8 @@ class Runner:
     def prepare(self, raw: RawBatch) -> tuple[RecordBatch, Vectors]:
         """Parse, mask, template, vectorize and score one batch (no writes but dead letters)."""
         assert self.model is not None
-        records, dead = self._timed("parse", self.parser.parse, raw)
+        records, vectors, dead = prepare_batch(raw, self.parser, self.masker, self.model, self._timed)
         self._dead(raw.dead + dead)
-        records.masked = self._timed("mask", self.masker.mask, records.messages)
-        records.template_ids = self._timed("template", self.model.miner.update, records.masked)
-        records.templates = self.model.miner.templates(records.template_ids)
-        vectors = self._timed("vectorize", self.model.vectorizer.transform_unique, records.masked)
-        det = self._timed("detect", self.model.detect_lines, records, vectors)
-        records.scores, records.is_anomaly, records.reasons = det.scores, det.is_anomaly, det.reasons
-        records.explanations = det.explanations
         return records, vectors
 
     def process(self, raw: RawBatch) -> RecordBatch:
@@ -233,6 +226,26 @@ class Runner:
         self.dead_letters.close()
         if self.alerts is not None:
             self.alerts.close()
+
+
+def _untimed(stage: str, fn: Callable, *args):
+    return fn(*args)
+
+
+def prepare_batch(raw: RawBatch, parser: Parser, masker: Masker, model: Model,
+                  timed: Callable = _untimed) -> tuple[RecordBatch, Vectors, list]:
+    """The per-batch stages, shared by `logvec run` and `logvec eval`: parse → mask → template →
+    vectorize → detect. Returns the records (scores, flags and explanations filled in), their vectors,
+    and the parser's dead letters. `timed(stage, fn, *args)` wraps each stage (metrics)."""
+    records, dead = timed("parse", parser.parse, raw)
+    records.masked = timed("mask", masker.mask, records.messages)
+    records.template_ids = timed("template", model.miner.update, records.masked)
+    records.templates = model.miner.templates(records.template_ids)
+    vectors = timed("vectorize", model.vectorizer.transform_unique, records.masked)
+    det = timed("detect", model.detect_lines, records, vectors)
+    records.scores, records.is_anomaly, records.reasons = det.scores, det.is_anomaly, det.reasons
+    records.explanations = det.explanations
+    return records, vectors, dead
 
 
 def open_dead_letters(config: PipelineConfig, data_dir: Path):
