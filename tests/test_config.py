@@ -28,28 +28,16 @@ def test_unknown_key_names_file_and_key_path(tmp_path):
     assert "vectorizer.max_featres: unknown key" in msg
 
 
-def test_bad_value_names_key_and_value(tmp_path):
-    p = write(tmp_path, "run:\n  batch_size: -3\n")
-    with pytest.raises(ConfigError, match=r"run\.batch_size: .*greater than or equal to 1.*-3"):
-        load_pipeline(p)
-
-
-def test_unknown_vectorizer_type_lists_choices(tmp_path):
-    p = write(tmp_path, "vectorizer:\n  type: glove\n")
-    with pytest.raises(ConfigError, match=r"vectorizer: unknown type 'glove'.*tfidf"):
-        load_pipeline(p)
-
-
-def test_invalid_regex_is_named(tmp_path):
-    p = write(tmp_path, "parse:\n  type: regex\n  patterns: ['(?P<message>[unclosed']\n")
-    with pytest.raises(ConfigError, match=r"parse\.patterns: .*patterns\[0\] is not a valid regex"):
-        load_pipeline(p)
-
-
-def test_pattern_without_message_group(tmp_path):
-    p = write(tmp_path, "parse:\n  type: regex\n  patterns: ['^(?P<level>\\w+) .*$']\n")
-    with pytest.raises(ConfigError, match="no named group 'message'"):
-        load_pipeline(p)
+@pytest.mark.parametrize("text,message", [
+    ("run:\n  batch_size: -3\n", r"run\.batch_size: .*greater than or equal to 1.*-3"),
+    ("vectorizer:\n  type: glove\n", r"vectorizer: unknown type 'glove'.*tfidf"),
+    ("parse:\n  type: regex\n  patterns: ['(?P<message>[unclosed']\n",
+     r"parse\.patterns: .*patterns\[0\] is not a valid regex"),
+    ("parse:\n  type: regex\n  patterns: ['^(?P<level>\\w+) .*$']\n", "no named group 'message'"),
+], ids=["bad value", "unknown vectorizer type", "invalid regex", "pattern without message group"])
+def test_bad_pipelines_name_the_key_and_the_problem(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(write(tmp_path, text))
 
 
 def test_yaml_syntax_error(tmp_path):
