@@ -100,6 +100,9 @@ def stored_ids(data: Path) -> list[str]:
     if not db.exists():
         return []
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
+        # The worker creates the file a moment before its tables: until then nothing is stored.
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'records'").fetchone():
+            return []
         return [r[0] for r in con.execute("SELECT id FROM records")]
 
 
