@@ -1,8 +1,11 @@
 """Mask the variable parts of messages (ids, numbers, addresses…) so that lines of one event look alike.
 
-Masks run over the whole batch at once: the batch's messages are joined with newlines; each custom mask is one
-`re.sub` over the joined text, and the built-in masks are one alternation, leftmost match first (ties go to
-the earlier mask), so the regex engine scans the batch once instead of once per mask and per line.
+Masks run over the whole batch at once: the batch's messages are joined with newlines and each custom mask is
+one `re.sub` over the joined text. The built-in masks are one alternation, leftmost match first (ties go to the
+earlier mask). None of them can match a space, and a space looks to each of their boundary checks just like the
+start or end of the text, so masking each space-separated token alone gives the same result as masking the
+whole message: tokens are masked once and remembered (`cache_size`), and the regex engine only sees the tokens
+a batch brings that were not seen lately (numbers, ids) instead of every character of every line.
 """
 
 from __future__ import annotations
@@ -34,29 +37,52 @@ class Masker:
 
     def __init__(self, config: MaskingConfig | None = None) -> None:
         config = config or MaskingConfig()
-        self.rules: list[tuple[re.Pattern[str], object]] = [
+        self.cache_size = config.cache_size
+        self.custom: list[tuple[re.Pattern[str], str]] = [
             (re.compile(m.pattern), placeholder(m.name)) for m in config.custom
         ]
+        self.builtin: re.Pattern[str] | None = None
         if config.builtin:
-            names = {name: placeholder(name) for name in config.builtin}
-            combined = re.compile("|".join(f"(?P<{n}>{BUILTIN_PATTERNS[n]})" for n in config.builtin))
-            self.rules.append((combined, lambda m: names[m.lastgroup]))
+            self._names = {name: placeholder(name) for name in config.builtin}
+            self.builtin = re.compile("|".join(f"(?P<{n}>{BUILTIN_PATTERNS[n]})" for n in config.builtin))
+        self._tokens: dict[str, str] = {"\n": "\n"}
+
+    def _builtin_repl(self, m: re.Match[str]) -> str:
+        return self._names[m.lastgroup]  # type: ignore[index]
 
     def mask_one(self, message: str) -> str:
-        for rx, repl in self.rules:
-            message = rx.sub(repl, message)  # type: ignore[call-overload]
-        return message
+        """One message, every mask over the whole text: the reference the batch path must equal."""
+        for rx, repl in self.custom:
+            message = rx.sub(repl, message)
+        return self.builtin.sub(self._builtin_repl, message) if self.builtin is not None else message
 
     def mask(self, messages: list[str]) -> list[str]:
         if not messages:
             return []
         text = "\n".join(messages)
-        has_newlines = text.count("\n") != len(messages) - 1
-        if has_newlines:  # a message with its own newlines (JSON logs): fold them for masking only
-            text = "\n".join(m.replace("\n", " ").replace("\r", " ") for m in messages)
-        for rx, repl in self.rules:
-            text = rx.sub(repl, text)  # type: ignore[call-overload]
-        out = text.split("\n")
-        if len(out) != len(messages):  # a custom mask matched across lines: do it line by line
-            return [self.mask_one(m.replace("\n", " ")) for m in messages]
-        return out
+        if text.count("\n") != len(messages) - 1:  # a message with its own newlines (JSON logs): fold them
+            messages = [m.replace("\n", " ").replace("\r", " ") for m in messages]
+            text = "\n".join(messages)
+        if self.custom:
+            for rx, repl in self.custom:
+                text = rx.sub(repl, text)
+            if text.count("\n") != len(messages) - 1:  # a custom mask matched across lines: line by line
+                return [self.mask_one(m) for m in messages]
+            messages = text.split("\n")
+        if self.builtin is None:
+            return messages
+        return self._mask_tokens(messages)
+
+    def _mask_tokens(self, messages: list[str]) -> list[str]:
+        # lines become a " \n " token of their own, so the whole batch is one split and one join
+        tokens = " \n ".join(messages).split(" ")
+        known = self._tokens
+        unseen = set(tokens).difference(known)
+        if unseen:
+            if len(known) + len(unseen) > self.cache_size:
+                known.clear()
+                known["\n"] = "\n"
+                unseen = set(tokens).difference(known)
+            new = list(unseen)
+            known.update(zip(new, self.builtin.sub(self._builtin_repl, "\n".join(new)).split("\n")))  # type: ignore[union-attr]
+        return " ".join(map(known.__getitem__, tokens)).split(" \n ")

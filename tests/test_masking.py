@@ -43,3 +43,26 @@ def test_batch_masking_equals_line_by_line(shared_data, system):
     lines = (shared_data / "loghub_2k" / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
     m = Masker()
     assert m.mask(lines) == [m.mask_one(x) for x in lines]
+
+
+def test_token_cache_across_batches_equals_line_by_line_and_stays_bounded(shared_data):
+    """Masked tokens are remembered between batches; a warm cache, and one cleared when full, give the same
+    output as masking each whole message."""
+    lines = []
+    for system in LOGHUB_SYSTEMS:
+        lines += (shared_data / "loghub_2k" / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
+    m = Masker(MaskingConfig(cache_size=5000))
+    out, seen = [], set()
+    for start in range(0, len(lines), 700):
+        batch = lines[start:start + 700]
+        out += m.mask(batch)
+        batch_tokens = set(" ".join(batch).split(" "))
+        seen |= batch_tokens
+        assert len(m._tokens) <= 5000 + len(batch_tokens)  # cleared when full (one batch may overshoot)
+    assert len(seen) > 5 * 5000  # so the cache was cleared several times on the way
+    assert out == [m.mask_one(x) for x in lines]
+    assert m.mask(lines[:700]) == out[:700]  # again, from the cache
+
+
+def test_spacing_survives_masking():
+    assert Masker().mask(["  two  spaces 12 ", "", " ", "\ttab 7"]) == ["  two  spaces <NUM> ", "", " ", "\ttab <NUM>"]
