@@ -44,15 +44,21 @@ def _get_path(obj: dict, path: str | None) -> object:
     return node
 
 
-def _kafka_field(meta: dict, path: str | None):
-    """`kafka.key`, `kafka.timestamp`, `kafka.topic`, `kafka.headers.NAME` from a Kafka message's metadata."""
+def _kafka_field(message, path: str | None):
+    """`kafka.key`, `kafka.timestamp`, `kafka.topic`, `kafka.partition`, `kafka.offset`, `kafka.headers.NAME`
+    of a Kafka message (a kafka-python ConsumerRecord); bytes are read as UTF-8."""
     if not path or not path.startswith("kafka."):
         return None
-    parts = path.split(".")[1:]
-    value: object = meta
-    for part in parts:
-        value = value.get(part) if isinstance(value, dict) else None
-    return None if value is None else value if isinstance(value, (int, float)) else str(value)
+    name, _, header = path[len("kafka."):].partition(".")
+    if name == "headers":
+        value = next((v for k, v in message.headers or () if k == header), None) if header else None
+    elif name in ("key", "timestamp", "topic", "partition", "offset"):
+        value = getattr(message, name)
+    else:
+        return None
+    if value is None or isinstance(value, (int, float)):
+        return value
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 class Parser:
@@ -133,7 +139,7 @@ class Parser:
             if meta is not None:  # Kafka: fields the line lacks may come from the message's key/headers/time
                 if math.isnan(epoch):  # epoch milliseconds, or whatever the mapped header holds
                     mapped = _kafka_field(meta, fields.timestamp)
-                    epoch = self.times.parse_value(mapped if mapped is not None else meta.get("timestamp"))
+                    epoch = self.times.parse_value(mapped if mapped is not None else meta.timestamp)
                 svc = svc or _kafka_field(meta, fields.service)
                 lvl = lvl or _kafka_field(meta, fields.level)
             ids.append(origin)

@@ -14,7 +14,7 @@ class RawBatch:
     lines: list[str]
     origins: list[str]
     flags: list[str] = field(default_factory=list)  # per line, "" or comma-separated ("decode_error,truncated")
-    meta: list[dict] | None = None  # per line, where the source has more (Kafka: key, timestamp, headers, …)
+    meta: list | None = None  # per line, where the source has more (Kafka: the ConsumerRecord: key, time, headers)
     dead: list = field(default_factory=list)  # DeadLetters the source found before parsing
     offsets: dict = field(default_factory=dict)  # source position to commit once this batch is stored
 

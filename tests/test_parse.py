@@ -143,7 +143,40 @@ def test_missing_input_is_an_error(tmp_path):
 
 def test_kafka_metadata_fills_what_the_line_lacks():
     cfg = ParseConfig(type="plain", fields={"service": "kafka.key", "level": "kafka.headers.lvl"})
-    meta = {"timestamp": 1_700_000_000_123, "key": "payments", "headers": {"lvl": "warn"}}
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    meta = ConsumerRecord("logs", 0, -1, 7, 1_700_000_000_123, 0, b"payments", b"card declined",
+                          [("lvl", b"warn")], None, 8, 13, 7)
     records, _ = Parser(cfg).parse(RawBatch(["card declined"], ["logs/0/7"], meta=[meta]))
     assert records.timestamps[0] == pytest.approx(1_700_000_000.123)
     assert (records.services[0], records.levels[0]) == ("payments", "WARN")
+
+
+def test_kafka_messages_become_lines_or_dead_letters_with_offsets_past_both():
+    """A poll's messages: plain lines take the batch path; one bad message sends its partition through the
+    one-by-one path, where each bad message is a dead letter with its reason. The offsets to commit cover
+    the dead letters too."""
+    from kafka import TopicPartition
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    from logvec.config import KafkaSourceConfig
+    from logvec.sources.kafka import KafkaSource
+
+    def msg(tp, offset, value):
+        return ConsumerRecord(tp.topic, tp.partition, -1, offset, 0, 0, None, value, [], None, 0, 0, 0)
+
+    clean, mixed = TopicPartition("logs", 0), TopicPartition("logs", 1)
+    values = [b"ok one\r", b"\xff\xfe", b"", b"x" * 100, b"  ", None, b"ok two"]
+    polled = {clean: [msg(clean, 10, b"a 1"), msg(clean, 11, b"b 2\r")],
+              mixed: [msg(mixed, 40 + i, v) for i, v in enumerate(values)]}
+    source = KafkaSource(KafkaSourceConfig(type="kafka", bootstrap_servers="127.0.0.1:9", topics=["logs"]), max_line_bytes=64)
+    batch = source._to_batch(polled)
+    assert batch.lines == ["a 1", "b 2", "ok one", "ok two"]
+    assert batch.origins == ["logs/0/10", "logs/0/11", "logs/1/40", "logs/1/46"]
+    assert [m.offset for m in batch.meta] == [10, 11, 40, 46]
+    reasons = {d.origin: d.reason for d in batch.dead}
+    assert sorted(reasons) == ["logs/1/41", "logs/1/42", "logs/1/43", "logs/1/44", "logs/1/45"]
+    assert reasons["logs/1/41"].startswith("not UTF-8")
+    assert "exceeds parse.max_line_bytes (64)" in reasons["logs/1/43"]
+    assert reasons["logs/1/42"] == reasons["logs/1/44"] == reasons["logs/1/45"] == "empty message value"
+    assert batch.offsets == {clean: 12, mixed: 47}
