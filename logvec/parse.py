@@ -6,7 +6,6 @@ Blank lines are not records: they are counted (`Parser.blank`) and skipped.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable
 
@@ -115,18 +114,18 @@ class Parser:
         )
 
     def parse(self, raw: RawBatch) -> tuple[RecordBatch, list[DeadLetter]]:
-        ids, msgs, ts, svcs, lvls, flags, kept = [], [], [], [], [], [], []
+        ids, msgs, ts, svcs, lvls, flags, kept, kept_meta = [], [], [], [], [], [], [], []
         dead: list[DeadLetter] = []
         default_service = self.config.service or ""
         parse_one = self._parse_one
-        parse_ts = self.times.parse_value if self.config.type == "json" else self.times.parse
         metas = raw.meta if raw.meta is not None else [None] * len(raw.lines)
         fields = self.config.fields
+        any_control = _CONTROL.search("".join(raw.lines)) is not None  # binary junk is rare: look once
         for line, origin, flag, meta in zip(raw.lines, raw.origins, raw.flags, metas):
             if not line.strip():
                 self.blank += 1
                 continue
-            why = binary_reason(line)
+            why = binary_reason(line) if any_control else None
             if why is None:
                 out = parse_one(line)
                 if isinstance(out, str):
@@ -135,21 +134,23 @@ class Parser:
                 dead.append(DeadLetter(origin, why + (f" [{flag}]" if flag else ""), line))
                 continue
             message, t, svc, lvl, extra = out
-            epoch = parse_ts(t) if t is not None else math.nan
-            if meta is not None:  # Kafka: fields the line lacks may come from the message's key/headers/time
-                if math.isnan(epoch):  # epoch milliseconds, or whatever the mapped header holds
-                    mapped = _kafka_field(meta, fields.timestamp)
-                    epoch = self.times.parse_value(mapped if mapped is not None else meta.timestamp)
+            if meta is not None:  # Kafka: fields the line lacks may come from the message's key/headers
                 svc = svc or _kafka_field(meta, fields.service)
                 lvl = lvl or _kafka_field(meta, fields.level)
             ids.append(origin)
             kept.append(line)
+            kept_meta.append(meta)
             msgs.append(message)
-            ts.append(epoch)
+            ts.append(t)
             svcs.append(svc or default_service)
             lvls.append(lvl.upper() if lvl else "")
             flags.append(f"{flag},{extra}" if flag and extra else flag or extra)
-        batch = RecordBatch(ids, msgs, np.asarray(ts, dtype=np.float64), svcs, lvls, flags)
+        epochs = self.times.parse_many(ts)
+        if raw.meta is not None:  # Kafka: a line without a time takes the mapped field's, else the message's
+            for i in np.flatnonzero(np.isnan(epochs)).tolist():
+                mapped = _kafka_field(kept_meta[i], fields.timestamp)
+                epochs[i] = self.times.parse_value(mapped if mapped is not None else kept_meta[i].timestamp)
+        batch = RecordBatch(ids, msgs, epochs, svcs, lvls, flags)
         if self.sessions is not None:
             batch.sessions = (self.sessions.from_lines(kept) if self.sessions.regex is not None
                               else self.sessions.from_times(batch.timestamps, svcs))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
+
+import numpy as np
 
 BUILTIN_FORMATS = (
     "%Y-%m-%d %H:%M:%S,%f",
@@ -15,6 +18,10 @@ BUILTIN_FORMATS = (
     "%y/%m/%d %H:%M:%S",  # Spark
     "%Y-%m-%d-%H.%M.%S.%f",
 )
+
+
+# naive ISO 8601 (and a trailing Z): the shape most logs write, parsed for a whole batch by numpy in C
+_ISO_BATCH = re.compile(r"(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,6})?Z?\n)+")
 
 
 class TimestampParser:
@@ -37,6 +44,30 @@ class TimestampParser:
             self._cache.clear()
         self._cache[text] = value
         return value
+
+    def parse_many(self, values: list) -> np.ndarray:
+        """`parse_value` for a batch: the naive ISO ones at once, the rest one by one (cached)."""
+        out = np.full(len(values), np.nan)
+        iso = [i for i, v in enumerate(values) if type(v) is str and v[4:5] == "-"]
+        if iso and self._iso_batch(values, iso, out):
+            rest = [i for i, v in enumerate(values) if v is not None and (type(v) is not str or v[4:5] != "-")]
+        else:
+            rest = [i for i, v in enumerate(values) if v is not None]
+        if rest:
+            out[rest] = [self.parse_value(values[i]) for i in rest]
+        return out
+
+    @staticmethod
+    def _iso_batch(values: list, iso: list[int], out: np.ndarray) -> bool:
+        joined = "\n".join([values[i] for i in iso]) + "\n"
+        if not _ISO_BATCH.fullmatch(joined):
+            return False
+        texts = joined.replace(",", ".").replace("Z\n", "\n")[:-1].split("\n")
+        try:
+            out[iso] = np.array(texts, dtype="datetime64[us]").astype(np.int64) / 1e6
+        except ValueError:  # an impossible date (Feb 30): one by one, where it becomes NaN
+            return False
+        return True
 
     def parse_value(self, value: object) -> float:
         """JSON values: numbers are epoch seconds (or milliseconds when too large for seconds)."""

@@ -180,3 +180,20 @@ def test_kafka_messages_become_lines_or_dead_letters_with_offsets_past_both():
     assert "exceeds parse.max_line_bytes (64)" in reasons["logs/1/43"]
     assert reasons["logs/1/42"] == reasons["logs/1/44"] == reasons["logs/1/45"] == "empty message value"
     assert batch.offsets == {clean: 12, mixed: 47}
+
+
+@pytest.mark.parametrize("values", [
+    ["2026-11-26 19:38:43,761", "2026-11-26T19:38:44.5Z", "2026-11-26 19:38:45", "2028-02-29 00:00:00"],
+    ["2026-11-26T19:38:43+02:00", "081109 203615", "Nov 26 19:38:43", None, 1_700_000_000_123, "now", "",
+     "2026-11-26 19:38:43,761", "1700000000.5", "26/Nov/2026:19:38:43 +0100", "2026-13-01 00:00:00"],
+    ["2026-11-26 19:38:43", "2026-02-29 00:00:00"],
+])
+def test_batch_timestamps_equal_one_by_one(values):
+    """Naive ISO times go through numpy as one batch, the rest one by one: same epochs either way (a batch
+    with a bad or zoned ISO time falls back whole, an impossible date is NaN, not an error)."""
+    from logvec.timeparse import TimestampParser
+
+    batch = TimestampParser().parse_many(values)
+    one = TimestampParser()
+    np.testing.assert_array_equal(batch, [one.parse_value(v) for v in values])
+    assert not np.isnan(batch[[i for i, v in enumerate(values) if v and v not in ("now", "2026-13-01 00:00:00", "2026-02-29 00:00:00")]]).any()
