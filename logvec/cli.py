@@ -78,6 +78,7 @@ def run(
     progress: Optional[bool] = typer.Option(None, help="progress bar (default: when stderr is a terminal)"),
 ) -> None:
     """Process logs: parse, mask, template, vectorize, detect, store. Fits on the first lines when needed."""
+    from logvec.pipeline import tune_gc
     from logvec.sources import open_source
     from logvec.store import StoreDimensionError
 
@@ -92,6 +93,7 @@ def run(
     signal.signal(signal.SIGINT, on_signal)
     logging.basicConfig(level=os.environ.get("LOGVEC_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tune_gc()
     runner = _runner(pipeline, data_dir)
     if metrics_port is not None:
         from logvec.metrics import serve

@@ -257,6 +257,15 @@ def small_matrices():
     return threadpool_limits(limits=1, user_api="blas")
 
 
+def tune_gc() -> None:
+    """For a process whose main job is `run`: a batch makes many short-lived objects, and the default
+    thresholds start a collection every 700 of them, each walking the model's long-lived caches (measured on
+    the Kafka worker: 0.4 s per 200k lines, 12% of its time)."""
+    import gc
+
+    gc.set_threshold(50_000, 20, 100)
+
+
 def _untimed(stage: str, fn: Callable, *args):
     return fn(*args)
 
