@@ -3,10 +3,13 @@
     python benchmarks/bench_kafka.py [--broker noida|tansu] [--messages 200000] [--kills 10]
 
 1. Produces N generated log lines to a 4-partition topic on a local broker started for the run.
-2. Raw: a kafka-python consumer in its own group polls the whole topic (no processing): messages/s.
+2. Raw: a kafka-python consumer in its own group polls the whole topic (no processing): messages/s, the
+   better of two runs.
 3. logvec: `logvec run --pipeline pipelines/kafka.yaml` (tf-idf, embedded store) on the same topic in a
-   new group, until idle: lines/s while busy.
-4. Soak: a new group and data directory; the worker (static member) is SIGKILLed `--kills` times at random
+   new group, until idle: lines/s while busy, and the seconds spent in each stage.
+4. Scale-out: two workers in one new group, each with its own data directory, started together: all lines
+   over the span from the first one's first line to the last one's last stored batch.
+5. Soak: a new group and data directory; the worker (static member) is SIGKILLed `--kills` times at random
    moments, restarted each time, then left to finish. Lost = offsets missing from the store; duplicated =
    store rows beyond the number of messages (ids are topic/partition/offset).
 Writes benchmarks/out/kafka.json.
@@ -32,10 +35,10 @@ from tests.servers import start_kafka  # noqa: E402
 from tests.test_kafka import create_topic, produce, start_worker, stored_ids  # noqa: E402
 
 
-def raw_consume(bootstrap: str, topic: str, n: int) -> float:
+def raw_consume(bootstrap: str, topic: str, n: int, group: str) -> float:
     from kafka import KafkaConsumer
 
-    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id="bench-raw", auto_offset_reset="earliest",
+    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
                       enable_auto_commit=False, max_poll_records=2000, session_timeout_ms=6000)
     got, start = 0, None
     while got < n:
@@ -62,11 +65,16 @@ def main() -> None:
             topic = create_topic(server.address, partitions=4)
             values = [line.encode() for line, _ in generate(a.messages, seed=5)]
             ends = produce(server.address, topic, values)
-            raw = raw_consume(server.address, topic, len(values))
+            raw = max(raw_consume(server.address, topic, len(values), f"bench-raw-{i}") for i in range(2))
             proc = start_worker(pipeline, t / "run", server.address, topic, "bench-logvec", idle=5)
             out, _ = proc.communicate()
             run = json.loads(out)
             assert run["records"] + run["dead_letters"] == len(values), run
+            pair = [start_worker(pipeline, t / f"pair-{i}", server.address, topic, "bench-pair", idle=8)
+                    for i in range(2)]
+            pair_runs = [json.loads(p.communicate()[0]) for p in pair]
+            assert sum(r["lines"] for r in pair_runs) == len(values), pair_runs
+            span = max(r["active_until"] for r in pair_runs) - min(r["active_from"] for r in pair_runs)
 
             data, rng = t / "soak", random.Random(1)
             for _ in range(a.kills):
@@ -84,6 +92,9 @@ def main() -> None:
                 "raw_consume_messages_per_second": round(raw, 1),
                 "logvec_lines_per_second": run["lines_per_second"],
                 "ratio": round(run["lines_per_second"] / raw, 3),
+                "logvec_stage_seconds": run["stage_seconds"],
+                "two_workers_lines_per_second": round(len(values) / span, 1),
+                "two_workers_ratio": round(len(values) / span / raw, 3),
                 "soak_kills": a.kills, "soak_stored": len(ids),
                 "soak_lost": len(expected - set(ids)) - dead, "soak_duplicated": len(ids) - len(set(ids)),
             }

@@ -46,6 +46,8 @@ class RunSummary:
     fitted: bool = False
     seconds: float = 0.0
     active_seconds: float = 0.0  # first line read to last batch stored (a stream's join and idle tail left out)
+    active_from: float = 0.0  # the same span in Unix time, to add up workers that ran side by side
+    active_until: float = 0.0
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -194,7 +196,10 @@ class Runner:
                         self.process(raw)
                         if commit is not None:
                             commit(raw)
-                        self.summary.active_seconds = time.perf_counter() - (self._first_data or start)
+                        s = self.summary
+                        s.active_seconds = time.perf_counter() - (self._first_data or start)
+                        s.active_until = time.time()
+                        s.active_from = s.active_until - s.active_seconds
                     self.summary.seconds = time.perf_counter() - start
                     if on_batch:
                         on_batch(self.summary)
