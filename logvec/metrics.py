@@ -5,16 +5,13 @@ Names follow Prometheus conventions: `logvec_<thing>_total` for counters, `_seco
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge, Histogram
 
 VECTORIZER_CACHE = Counter(
     "logvec_vectorizer_cache_requests_total",
     "Distinct masked lines looked up in the vectorizer cache, by result (hit: vector reused; miss: computed).",
     ["vectorizer", "result"],
 )
-
-from prometheus_client import Gauge, Histogram  # noqa: E402
-
 RECORDS_CONSUMED = Counter("logvec_records_consumed_total", "Lines or messages read from the source.")
 RECORDS_PROCESSED = Counter("logvec_records_processed_total", "Records written to the store.")
 DEAD_LETTERS = Counter("logvec_dead_letters_total", "Lines or messages sent to the dead-letter place.", ["reason"])
