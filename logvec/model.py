@@ -99,14 +99,16 @@ class Model:
     def save(self, directory: str | Path) -> None:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / "model.pkl.tmp"
+        tmp = d / f"model.pkl.{os.getpid()}.tmp"  # several workers may share the directory
         with open(tmp, "wb") as f:
             pickle.dump({"miner": self.miner, "vectorizer": self.vectorizer, "detector": self.detector,
                          "session_featurizer": self.session_featurizer, "session_detector": self.session_detector},
                         f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, d / "model.pkl")  # atomic: a crash never leaves half a model
         self.meta["templates"] = self.miner.n_templates
-        (d / "meta.json").write_text(json.dumps(self.meta, indent=2) + "\n")
+        tmp = d / f"meta.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(self.meta, indent=2) + "\n")
+        os.replace(tmp, d / "meta.json")
 
     @classmethod
     def load(cls, directory: str | Path, config: PipelineConfig | None = None) -> "Model":

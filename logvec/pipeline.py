@@ -162,22 +162,28 @@ class Runner:
             yield raw
 
     def _with_warmup(self, batches: Iterable[RawBatch]) -> Iterator[RawBatch]:
-        """Fit on the first warm-up lines when there is no model yet, then replay them and go on."""
+        """Fit on the first warm-up lines when there is no model yet, then replay them and go on.
+
+        Workers sharing a data directory fit one model: the first takes `model.lock` and fits; the others
+        wait for it before reading anything (a Kafka worker joins its group only then) and load its model.
+        """
         it = self._mark_first(batches)
-        if self.model is not None:
-            yield from it
-            return
         held: list[RawBatch] = []
-        n = 0
-        for raw in it:
-            held.append(raw)
-            n += len(raw)
-            # enough lines, or a followed source has gone quiet: fit on what there is
-            if n >= self.config.run.warmup_lines or (n and not len(raw)):
-                break
-        if not n:  # empty input: nothing to fit on, nothing to do
-            return
-        self.fit(held)
+        if self.model is None:
+            with FitLock(self.data_dir / "model.lock"):
+                if Model.exists(self.model_dir):  # fitted by another worker while we waited
+                    self.model = Model.load(self.model_dir, self.config)
+                else:
+                    n = 0
+                    for raw in it:
+                        held.append(raw)
+                        n += len(raw)
+                        # enough lines, or a followed source has gone quiet: fit on what there is
+                        if n >= self.config.run.warmup_lines or (n and not len(raw)):
+                            break
+                    if not n:  # empty input: nothing to fit on, nothing to do
+                        return
+                    self.fit(held)
         yield from held
         yield from it
 
@@ -252,6 +258,28 @@ class Runner:
         self.dead_letters.close()
         if self.alerts is not None:
             self.alerts.close()
+
+
+class FitLock:
+    """An exclusive lock on a file (flock), released when its holder exits, however it exits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file = None
+
+    def __enter__(self) -> FitLock:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a")
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
 
 
 def small_matrices():

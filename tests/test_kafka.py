@@ -157,11 +157,11 @@ def test_sigkill_mid_stream_then_restart_stores_each_message_once(broker, hdfs_l
     membership noida-db never finishes the rebalance after a member dies without leaving (a broker bug:
     SyncGroup fails every session timeout, forever); Tansu recovers either way."""
     topic, group = create_topic(broker), "g-kill"
-    values = (hdfs_lines * 3)[:12000]
+    values = (hdfs_lines * 12)[:60000]  # a second or more of work: the kill lands mid-stream
     ends = produce(broker, topic, values)
     pipe, data = kafka_pipeline(tmp_path), tmp_path / "d"
     worker = start_worker(pipe, data, broker, topic, group, idle=None, instance="worker-0")
-    wait_until(lambda: len(stored_ids(data)) >= 2000)
+    wait_until(lambda: len(stored_ids(data)) >= 1000, every=0.02)
     worker.send_signal(signal.SIGKILL)
     worker.wait()
     killed_at = len(stored_ids(data))
@@ -183,6 +183,22 @@ def test_two_workers_in_one_group_share_the_partitions(broker, hdfs_lines, tmp_p
     ids_a, ids_b = set(stored_ids(tmp_path / "a")), set(stored_ids(tmp_path / "b"))
     assert sa["records"] > 0 and sb["records"] > 0, (sa, sb)
     assert ids_a | ids_b == all_ids(topic, ends)
+    assert committed(broker, group, topic, ends) == ends
+
+
+def test_two_workers_share_one_data_directory(broker, hdfs_lines, tmp_path):
+    """Started together on a fresh data directory: one fits the model while the other waits for it, then both
+    write the one store; every message is stored exactly once and every offset committed."""
+    topic, group = create_topic(broker, partitions=4), "g-shared"
+    pipe, data = kafka_pipeline(tmp_path), tmp_path / "d"
+    ends = produce(broker, topic, (hdfs_lines * 3)[:12000])
+    a = start_worker(pipe, data, broker, topic, group, idle=10)
+    b = start_worker(pipe, data, broker, topic, group, idle=10)
+    sa, sb = finish(a), finish(b)
+    assert sorted([sa["fitted"], sb["fitted"]]) == [False, True], (sa, sb)
+    ids = stored_ids(data)
+    assert len(ids) == len(set(ids)) == 12000
+    assert set(ids) == all_ids(topic, ends)
     assert committed(broker, group, topic, ends) == ends
 
 

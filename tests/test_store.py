@@ -102,3 +102,61 @@ def test_records_and_vectors_length_must_agree(tmp_path):
 
 def test_empty_store_search(tmp_path):
     assert LocalStore(tmp_path).knn(np.ones(4, dtype=np.float32)) == []
+
+
+BATCHES = 100
+WRITER = """
+import os
+import sys
+import time
+
+import numpy as np
+
+from logvec.store import LocalStore
+from logvec.vectorize import Vectors
+from tests.test_store import BATCHES, batch, pool_vectors
+
+path, who = sys.argv[1], int(sys.argv[2])
+pool = pool_vectors()
+store = LocalStore(path)
+open(os.path.join(path, f"ready-{who}"), "w").close()
+while not os.path.exists(os.path.join(path, "go")):  # start together
+    time.sleep(0.001)
+for b in range(BATCHES):
+    start = (who * BATCHES + b) * 20
+    pick = (np.arange(start, start + 20) * 7) % len(pool)   # both writers add the same new vectors
+    store.upsert(batch(20, start=start), Vectors(pool[pick], np.arange(20)))
+store.close()
+"""
+
+
+def pool_vectors() -> np.ndarray:
+    return unit(np.random.default_rng(42), 300, 16)
+
+
+def test_several_processes_write_one_store(tmp_path):
+    """Two worker processes on one data directory: every record lands once, each distinct vector is stored
+    once, and every record points at its own vector (no row handed out twice)."""
+    import subprocess
+    import sys
+    import time
+
+    from .conftest import ROOT
+
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(who)], cwd=ROOT,
+                              stderr=subprocess.PIPE) for who in (0, 1)]
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"ready-{who}").exists() for who in (0, 1)) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    (tmp_path / "go").touch()
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+    store = LocalStore(tmp_path)
+    pool = pool_vectors()
+    ids = [f"f:{i}" for i in range(2 * BATCHES * 20)]
+    expected = pool[(np.arange(len(ids)) * 7) % len(pool)]
+    assert store.count() == len(ids)
+    assert store.stats()["distinct_vectors"] == len({r.tobytes() for r in expected}) == len(pool)
+    rows = dict(store._db.execute("SELECT id, vec FROM records"))
+    stored = store._vectors()[[rows[i] for i in ids]]
+    np.testing.assert_array_equal(stored, expected)

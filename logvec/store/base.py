@@ -11,6 +11,10 @@ class StoreDimensionError(ValueError):
     """Vectors of one dimension offered to a store that holds another."""
 
 
+class StoreCorruptError(RuntimeError):
+    """The store's files disagree (a vector file shorter than its table says): refuse to write more."""
+
+
 @dataclass
 class SearchFilters:
     service: str | None = None

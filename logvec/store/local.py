@@ -9,6 +9,10 @@ Layout of the directory:
 * `meta.json` — the dimension; a vector of another dimension is refused, never mixed in.
 * `hnsw.faiss` — an HNSW index (faiss), built once the store holds more than `ann_threshold` distinct vectors;
   below that, search is exact.
+
+Several processes may write one directory (workers of one consumer group on one machine): each write is one
+SQLite `BEGIN IMMEDIATE` transaction, and new vectors are appended to `vectors.f32` only while it is held, at
+the row count the database has committed, so rows are never interleaved or lost.
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ import math
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from logvec.records import RecordBatch
-from logvec.store.base import Hit, SearchFilters, SessionRow, StoreDimensionError
+from logvec.store.base import Hit, SearchFilters, SessionRow, StoreCorruptError, StoreDimensionError
 from logvec.vectorize.base import Vectors
 
 _SCHEMA = """
@@ -45,6 +51,7 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_vec ON records(vec);
 CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
 CREATE TABLE IF NOT EXISTS vecs (hash BLOB PRIMARY KEY, row INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS vecs_row ON vecs(row);
 CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY,
     first_ts REAL,
@@ -81,25 +88,89 @@ class LocalStore:
         self.ef_search = ef_search
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path / "records.sqlite", check_same_thread=False)
-        self._db.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;" + _SCHEMA)
-        meta_path = self.path / "meta.json"
-        self.dim: int | None = json.loads(meta_path.read_text())["dim"] if meta_path.exists() else None
+        # autocommit: every write opens its own BEGIN IMMEDIATE (see `_write`); other writers wait their turn
+        self._db = sqlite3.connect(self.path / "records.sqlite", check_same_thread=False, timeout=120,
+                                   isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._write():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+        self.dim: int | None = self._read_dim()
         self._hashes: dict[bytes, int] = dict(self._db.execute("SELECT hash, row FROM vecs"))
         self._n_vectors = len(self._hashes)
         self._matrix: np.ndarray | None = None
         self._index = None
 
     # ------------------------------------------------------------ writes
+    @contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction, holding the database's write lock from its first statement."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _read_dim(self) -> int | None:
+        meta_path = self.path / "meta.json"
+        return json.loads(meta_path.read_text())["dim"] if meta_path.exists() else None
+
+    def _committed_vectors(self) -> int:
+        return self._db.execute("SELECT COALESCE(MAX(row) + 1, 0) FROM vecs").fetchone()[0]
+
     def _check_dim(self, dim: int) -> None:
+        """Called with the write lock held, so that two writers of a fresh store agree on one dimension."""
+        if self.dim is None:
+            self.dim = self._read_dim()
         if self.dim is None:
             self.dim = dim
-            (self.path / "meta.json").write_text(json.dumps({"dim": dim, "format": 1}))
+            tmp = self.path / f"meta.json.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps({"dim": dim, "format": 1}))
+            os.replace(tmp, self.path / "meta.json")
         elif dim != self.dim:
             raise StoreDimensionError(
                 f"the store at {self.path} holds {self.dim}-dimensional vectors but these are {dim}-dimensional "
                 "(another vectorizer or model); use another data directory or delete this store"
             )
+
+    def _vector_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The store row of each vector, appending the ones never stored (write lock held)."""
+        hashes = [_row_hash(row) for row in rows]
+        unknown = list({h for h in hashes if h not in self._hashes})
+        if unknown:  # maybe written by another process since we last looked
+            for start in range(0, len(unknown), 500):
+                chunk = unknown[start:start + 500]
+                self._hashes.update(self._db.execute(
+                    f"SELECT hash, row FROM vecs WHERE hash IN ({','.join('?' * len(chunk))})", chunk))
+        row_of = np.empty(len(rows), dtype=np.int64)
+        n = self._committed_vectors() if unknown else self._n_vectors
+        new_rows, new_hashes = [], []
+        for i, h in enumerate(hashes):
+            r = self._hashes.get(h)
+            if r is None:
+                r = n + len(new_rows)
+                self._hashes[h] = r
+                new_rows.append(i)
+                new_hashes.append((h, r))
+            row_of[i] = r
+        if new_rows:
+            assert self.dim is not None
+            with open(self.path / "vectors.f32", "ab") as f:
+                size = f.seek(0, os.SEEK_END)
+                if size < n * self.dim * 4:
+                    raise StoreCorruptError(f"{self.path / 'vectors.f32'} holds {size // (self.dim * 4)} vectors but "
+                                            f"records.sqlite knows {n}: the store is damaged")
+                f.truncate(n * self.dim * 4)  # drop rows a crash left behind without their table entries
+                f.write(rows[new_rows].tobytes())
+                f.flush()
+                os.fsync(f.fileno())
+            self._db.executemany("INSERT INTO vecs(hash, row) VALUES (?, ?)", new_hashes)
+        self._n_vectors = n + len(new_rows)
+        return row_of
 
     def upsert(self, records: RecordBatch, vectors: Vectors) -> list:
         """Write the batch; durable when this returns. Returns the records refused (never any here)."""
@@ -107,50 +178,33 @@ class LocalStore:
             raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
         if not len(records):
             return []
+        rows = np.ascontiguousarray(vectors.rows, dtype=np.float32)
+        n = len(records)
+        ts = [None if math.isnan(t) else t for t in records.timestamps.tolist()]
+        anomalies = records.is_anomaly.tolist() if len(records.is_anomaly) else [False] * n
+        scores = records.scores.tolist() if len(records.scores) else [None] * n
+        reasons = records.reasons or [""] * n
+        templates = records.templates or [""] * n
+        tids = records.template_ids.tolist() if len(records.template_ids) else [None] * n
         with self._lock:
-            self._check_dim(vectors.dim)
-            rows = np.ascontiguousarray(vectors.rows, dtype=np.float32)
-            row_of = np.empty(len(rows), dtype=np.int64)
-            new_rows, new_hashes = [], []
-            for i, row in enumerate(rows):
-                h = _row_hash(row)
-                r = self._hashes.get(h)
-                if r is None:
-                    r = self._n_vectors + len(new_rows)
-                    self._hashes[h] = r
-                    new_rows.append(i)
-                    new_hashes.append((h, r))
-                row_of[i] = r
-            if new_rows:
-                with open(self.path / "vectors.f32", "ab") as f:
-                    f.seek(self._n_vectors * self.dim * 4)
-                    f.truncate()  # drop rows a crash left behind without their table entries
-                    f.write(rows[new_rows].tobytes())
-                    f.flush()
-                    os.fsync(f.fileno())
-                self._n_vectors += len(new_rows)
-                self._matrix = None
-            vec = row_of[vectors.index].tolist()
-            n = len(records)
-            ts = [None if math.isnan(t) else t for t in records.timestamps.tolist()]
-            anomalies = records.is_anomaly.tolist() if len(records.is_anomaly) else [False] * n
-            scores = records.scores.tolist() if len(records.scores) else [None] * n
-            reasons = records.reasons or [""] * n
-            templates = records.templates or [""] * n
-            tids = records.template_ids.tolist() if len(records.template_ids) else [None] * n
-            params = zip(records.ids, ts, records.services, records.levels, records.messages, templates, tids,
-                         vec, [int(a) for a in anomalies], scores, reasons, records.flags)
-            with self._db:
-                if new_hashes:
-                    self._db.executemany("INSERT OR REPLACE INTO vecs(hash, row) VALUES (?, ?)", new_hashes)
-                self._db.executemany(_UPSERT, params)
-            return []
+            try:
+                with self._write():
+                    self._check_dim(vectors.dim)
+                    vec = self._vector_rows(rows)[vectors.index].tolist()
+                    params = zip(records.ids, ts, records.services, records.levels, records.messages, templates,
+                                 tids, vec, [int(a) for a in anomalies], scores, reasons, records.flags)
+                    self._db.executemany(_UPSERT, params)
+            except BaseException:  # rolled back: forget the rows this write had handed out
+                self._hashes = dict(self._db.execute("SELECT hash, row FROM vecs"))
+                self._n_vectors = len(self._hashes)
+                raise
+        return []
 
     def upsert_sessions(self, rows: list[SessionRow]) -> None:
         """Write session verdicts; the records of an anomalous session are flagged with its reason too."""
         if not rows:
             return
-        with self._lock, self._db:
+        with self._lock, self._write():
             self._db.executemany(
                 "INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(r.key, None if math.isnan(r.first_ts) else r.first_ts, None if math.isnan(r.last_ts) else r.last_ts,
@@ -174,7 +228,14 @@ class LocalStore:
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
 
+    def _refresh(self) -> None:
+        """Other processes may have written since: take the committed vector count (and dimension)."""
+        self._n_vectors = self._committed_vectors()
+        if self.dim is None:
+            self.dim = self._read_dim()
+
     def stats(self) -> dict:
+        self._refresh()
         records, templates, anomalies = self._db.execute(
             "SELECT COUNT(*), COUNT(DISTINCT template_id), COALESCE(SUM(is_anomaly), 0) FROM records"
         ).fetchone()
@@ -203,7 +264,9 @@ class LocalStore:
             self._index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         if self._index.ntotal < self._n_vectors:
             self._index.add(np.ascontiguousarray(self._vectors()[self._index.ntotal:]))
-            faiss.write_index(self._index, str(index_path))
+            tmp = self.path / f"hnsw.faiss.{os.getpid()}.tmp"  # readers in other processes see whole files
+            faiss.write_index(self._index, str(tmp))
+            os.replace(tmp, index_path)
         return self._index
 
     def _where(self, f: SearchFilters) -> tuple[str, list]:
@@ -254,6 +317,7 @@ class LocalStore:
         filters = filters or SearchFilters()
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         with self._lock:
+            self._refresh()
             if self.dim is None or not self._n_vectors:
                 return []
             if len(query) != self.dim:
