@@ -7,8 +7,9 @@
    better of two runs.
 3. logvec: `logvec run --pipeline pipelines/kafka.yaml` (tf-idf, embedded store) on the same topic in a
    new group, until idle: lines/s while busy, and the seconds spent in each stage.
-4. Scale-out: two workers in one new group, each with its own data directory, started together: all lines
-   over the span from the first one's first line to the last one's last stored batch.
+4. Scale-out: two workers in one new group sharing one fresh data directory, started together (one fits the
+   model, the other waits for it): the topic's lines over the span from the first one's first line to the
+   last one's last stored batch.
 5. Soak: a new group and data directory; the worker (static member) is SIGKILLed `--kills` times at random
    moments, restarted each time, then left to finish. Lost = offsets missing from the store; duplicated =
    store rows beyond the number of messages (ids are topic/partition/offset).
@@ -70,10 +71,10 @@ def main() -> None:
             out, _ = proc.communicate()
             run = json.loads(out)
             assert run["records"] + run["dead_letters"] == len(values), run
-            pair = [start_worker(pipeline, t / f"pair-{i}", server.address, topic, "bench-pair", idle=8)
-                    for i in range(2)]
+            pair = [start_worker(pipeline, t / "pair", server.address, topic, "bench-pair", idle=8)
+                    for _ in range(2)]
             pair_runs = [json.loads(p.communicate()[0]) for p in pair]
-            assert sum(r["lines"] for r in pair_runs) == len(values), pair_runs
+            assert len(set(stored_ids(t / "pair"))) + run["dead_letters"] == len(values), pair_runs
             span = max(r["active_until"] for r in pair_runs) - min(r["active_from"] for r in pair_runs)
 
             data, rng = t / "soak", random.Random(1)

@@ -168,12 +168,12 @@ class Runner:
         wait for it before reading anything (a Kafka worker joins its group only then) and load its model.
         """
         it = self._mark_first(batches)
-        held: list[RawBatch] = []
         if self.model is None:
             with FitLock(self.data_dir / "model.lock"):
                 if Model.exists(self.model_dir):  # fitted by another worker while we waited
                     self.model = Model.load(self.model_dir, self.config)
                 else:
+                    held: list[RawBatch] = []
                     n = 0
                     for raw in it:
                         held.append(raw)
@@ -184,7 +184,9 @@ class Runner:
                     if not n:  # empty input: nothing to fit on, nothing to do
                         return
                     self.fit(held)
-        yield from held
+                    # the lines fitted on are stored and committed before a waiting worker joins the group
+                    # (it would be given some of their partitions and read them again)
+                    yield from held
         yield from it
 
     def run(self, batches: Iterable[RawBatch], on_batch: Callable[[RunSummary], None] | None = None,
