@@ -13,6 +13,7 @@ from pathlib import Path
 
 from logvec.config import PipelineConfig
 from logvec.deadletter import DeadLetterFile
+from logvec.filelock import FileLock
 from logvec.masking import Masker
 from logvec.metrics import (
     ANOMALIES,
@@ -169,7 +170,7 @@ class Runner:
         """
         it = self._mark_first(batches)
         if self.model is None:
-            with FitLock(self.data_dir / "model.lock"):
+            with FileLock(self.data_dir / "model.lock"):
                 if Model.exists(self.model_dir):  # fitted by another worker while we waited
                     self.model = Model.load(self.model_dir, self.config)
                 else:
@@ -260,28 +261,6 @@ class Runner:
         self.dead_letters.close()
         if self.alerts is not None:
             self.alerts.close()
-
-
-class FitLock:
-    """An exclusive lock on a file (flock), released when its holder exits, however it exits."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = None
-
-    def __enter__(self) -> FitLock:
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a")
-        fcntl.flock(self._file, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        import fcntl
-
-        fcntl.flock(self._file, fcntl.LOCK_UN)
-        self._file.close()
 
 
 def small_matrices():

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from logvec.filelock import FileLock
 from logvec.records import RecordBatch
 from logvec.store.base import Hit, SearchFilters, SessionRow, StoreCorruptError, StoreDimensionError
 from logvec.vectorize.base import Vectors
@@ -91,12 +92,13 @@ class LocalStore:
         # autocommit: every write opens its own BEGIN IMMEDIATE (see `_write`); other writers wait their turn
         self._db = sqlite3.connect(self.path / "records.sqlite", check_same_thread=False, timeout=120,
                                    isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        with FileLock(self.path / "open.lock"):  # switching to WAL fails at once, not after a wait, if raced
+            self._db.execute("PRAGMA journal_mode=WAL")
+            with self._write():
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
         self._db.execute("PRAGMA synchronous=NORMAL")
-        with self._write():
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    self._db.execute(statement)
         self.dim: int | None = self._read_dim()
         self._hashes: dict[bytes, int] = dict(self._db.execute("SELECT hash, row FROM vecs"))
         self._n_vectors = len(self._hashes)
