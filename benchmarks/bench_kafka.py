@@ -7,9 +7,9 @@
    better of two runs.
 3. logvec: `logvec run --pipeline pipelines/kafka.yaml` (tf-idf, embedded store) on the same topic in a
    new group, until idle: lines/s while busy, and the seconds spent in each stage.
-4. Scale-out: two workers in one new group sharing one fresh data directory, started together (one fits the
-   model, the other waits for it): the topic's lines over the span from the first one's first line to the
-   last one's last stored batch.
+4. Scale-out: two workers in one new group sharing one data directory that holds the model step 3 fitted,
+   started together (so the group settles before the data flows, as in steady state): the topic's lines
+   over the span from the first one's first line to the last one's last stored batch.
 5. Soak: a new group and data directory; the worker (static member) is SIGKILLed `--kills` times at random
    moments, restarted each time, then left to finish. Lost = offsets missing from the store; duplicated =
    store rows beyond the number of messages (ids are topic/partition/offset).
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -71,6 +72,7 @@ def main() -> None:
             out, _ = proc.communicate()
             run = json.loads(out)
             assert run["records"] + run["dead_letters"] == len(values), run
+            shutil.copytree(t / "run" / "model", t / "pair" / "model")
             pair = [start_worker(pipeline, t / "pair", server.address, topic, "bench-pair", idle=8)
                     for _ in range(2)]
             pair_runs = [json.loads(p.communicate()[0]) for p in pair]
