@@ -33,15 +33,17 @@ sys.path.insert(0, str(HERE.parent))
 
 from generate_logs import generate  # noqa: E402
 
+from logvec.config import load_pipeline  # noqa: E402
+
 from tests.servers import start_kafka  # noqa: E402
 from tests.test_kafka import create_topic, produce, start_worker, stored_ids  # noqa: E402
 
 
-def raw_consume(bootstrap: str, topic: str, n: int, group: str) -> float:
+def raw_consume(bootstrap: str, topic: str, n: int, group: str, max_poll_records: int) -> float:
     from kafka import KafkaConsumer
 
     c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                      enable_auto_commit=False, max_poll_records=2000, session_timeout_ms=6000)
+                      enable_auto_commit=False, max_poll_records=max_poll_records, session_timeout_ms=6000)
     got, start = 0, None
     while got < n:
         polled = c.poll(timeout_ms=1000)
@@ -67,7 +69,8 @@ def main() -> None:
             topic = create_topic(server.address, partitions=4)
             values = [line.encode() for line, _ in generate(a.messages, seed=5)]
             ends = produce(server.address, topic, values)
-            raw = max(raw_consume(server.address, topic, len(values), f"bench-raw-{i}") for i in range(2))
+            polls = load_pipeline(pipeline).source.max_poll_records  # the worker's poll size
+            raw = max(raw_consume(server.address, topic, len(values), f"bench-raw-{i}", polls) for i in range(2))
             proc = start_worker(pipeline, t / "run", server.address, topic, "bench-logvec", idle=5)
             out, _ = proc.communicate()
             run = json.loads(out)

@@ -58,7 +58,8 @@ class KafkaSourceConfig(_Strict):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     ssl_check_hostname: bool = True
-    max_poll_records: int = Field(2000, ge=1)
+    max_poll_records: int = Field(
+        10000, ge=1, description="one poll is one batch: larger ones spread the offset commit and per-batch work")
     poll_timeout_ms: int = Field(1000, ge=1)
     fetch_min_bytes: int = Field(262144, ge=1, description="let the broker gather this much per fetch...")
     fetch_max_wait_ms: int = Field(100, ge=0, description="...or wait at most this long")

@@ -42,11 +42,12 @@ def hdfs_lines(shared_data) -> list[bytes]:
 def kafka_pipeline(tmp_path: Path, extra: str = "") -> Path:
     """pipelines/kafka.yaml with test-sized batches; everything else as shipped."""
     text = (PIPELINES / "kafka.yaml").read_text()
-    text = text.replace("max_poll_records: 2000", "max_poll_records: 500")
+    text = text.replace("max_poll_records: 10000", "max_poll_records: 500")
     text = text.replace("session_timeout_ms: 10000", "session_timeout_ms: 6000")
     # a killed worker's membership must lapse quickly: noida-db holds a rebalance for the rebalance timeout
     text = text.replace("max_poll_interval_ms: 300000", "max_poll_interval_ms: 20000")
-    text = text.replace("batch_size: 2000", "batch_size: 500").replace("warmup_lines: 20000", "warmup_lines: 1000")
+    text = text.replace("batch_size: 10000", "batch_size: 500").replace("warmup_lines: 20000", "warmup_lines: 1000")
+    assert "max_poll_records: 500" in text and "batch_size: 500" in text and "warmup_lines: 1000" in text
     p = tmp_path / "kafka-test.yaml"
     p.write_text(text + extra)
     return p
