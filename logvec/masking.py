@@ -63,19 +63,16 @@ class Masker:
         if text.count("\n") != len(messages) - 1:  # a message with its own newlines (JSON logs): fold them
             messages = [m.replace("\n", " ").replace("\r", " ") for m in messages]
             text = "\n".join(messages)
-        if self.custom:
-            for rx, repl in self.custom:
-                text = rx.sub(repl, text)
-            if text.count("\n") != len(messages) - 1:  # a custom mask matched across lines: line by line
-                return [self.mask_one(m) for m in messages]
-            messages = text.split("\n")
-        if self.builtin is None:
-            return messages
-        return self._mask_tokens(messages)
+        for rx, repl in self.custom:
+            text = rx.sub(repl, text)
+        if self.custom and text.count("\n") != len(messages) - 1:  # a custom mask matched across lines
+            return [self.mask_one(m) for m in messages]
+        return self._mask_tokens(text) if self.builtin is not None else text.split("\n")
 
-    def _mask_tokens(self, messages: list[str]) -> list[str]:
-        # lines become a " \n " token of their own, so the whole batch is one split and one join
-        tokens = " \n ".join(messages).split(" ")
+    def _mask_tokens(self, text: str) -> list[str]:
+        """`text`: the batch's messages joined by newlines. Each line end becomes a " \n " token of its own,
+        so the whole batch is one split and one join."""
+        tokens = text.replace("\n", " \n ").split(" ")
         known = self._tokens
         unseen = set(tokens).difference(known)
         if unseen:
