@@ -195,6 +195,7 @@ class Runner:
             commit: Callable[[RawBatch], None] | None = None) -> RunSummary:
         """Process every batch; `commit(batch)` is called once a batch is stored (Kafka offsets)."""
         start = time.perf_counter()
+        s = self.summary
         self._first_data: float | None = None
         last_save = time.monotonic()
         stopped = False
@@ -205,13 +206,12 @@ class Runner:
                         self.process(raw)
                         if commit is not None:
                             commit(raw)
-                        s = self.summary
                         s.active_seconds = time.perf_counter() - (self._first_data or start)
                         s.active_until = time.time()
                         s.active_from = s.active_until - s.active_seconds
-                    self.summary.seconds = time.perf_counter() - start
+                    s.seconds = time.perf_counter() - start
                     if on_batch:
-                        on_batch(self.summary)
+                        on_batch(s)
                     if time.monotonic() - last_save > MODEL_SAVE_INTERVAL_S:
                         self.model.save(self.model_dir)  # type: ignore[union-attr]
                         last_save = time.monotonic()
@@ -223,7 +223,6 @@ class Runner:
         finally:
             if self.model is not None:
                 self.model.save(self.model_dir)  # templates learned during the run
-        s = self.summary
         s.seconds = time.perf_counter() - start
         s.blank = self.parser.blank
         s.templates = self.model.miner.n_templates if self.model else 0

@@ -49,10 +49,8 @@ class TimestampParser:
         """`parse_value` for a batch: the naive ISO ones at once, the rest one by one (cached)."""
         out = np.full(len(values), np.nan)
         iso = [i for i, v in enumerate(values) if type(v) is str and v[4:5] == "-"]
-        if iso and self._iso_batch(values, iso, out):
-            rest = [i for i, v in enumerate(values) if v is not None and (type(v) is not str or v[4:5] != "-")]
-        else:
-            rest = [i for i, v in enumerate(values) if v is not None]
+        done = set(iso) if iso and self._iso_batch(values, iso, out) else set()
+        rest = [i for i, v in enumerate(values) if v is not None and i not in done]
         if rest:
             out[rest] = [self.parse_value(values[i]) for i in rest]
         return out

@@ -160,3 +160,17 @@ def test_several_processes_write_one_store(tmp_path):
     rows = dict(store._db.execute("SELECT id, vec FROM records"))
     stored = store._vectors()[[rows[i] for i in ids]]
     np.testing.assert_array_equal(stored, expected)
+
+
+def test_a_vector_file_shorter_than_its_table_is_refused(tmp_path):
+    """A damaged store (vectors.f32 cut short behind SQLite's back) is an error naming the file, never new
+    vectors written over the gap."""
+    from logvec.store.base import StoreCorruptError
+
+    s = LocalStore(tmp_path)
+    s.upsert(batch(10), Vectors.from_dense(unit(np.random.default_rng(1), 10, 16)))
+    with open(tmp_path / "vectors.f32", "r+b") as f:
+        f.truncate(3 * 16 * 4)
+    with pytest.raises(StoreCorruptError, match="vectors.f32 holds 3 vectors but records.sqlite knows 10"):
+        s.upsert(batch(5, start=10), Vectors.from_dense(unit(np.random.default_rng(2), 5, 16)))
+    assert s.count() == 10  # the refused batch left nothing behind
