@@ -60,8 +60,23 @@ def _kafka_field(message, path: str | None):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+_FIELDS = ("message", "timestamp", "service", "level")
+_BEFORE_BLANK = re.compile(r"\n(?=[^\S\n]*\n)")  # a line break followed by a blank line
+_CONTROL_BYTES = bytes([*range(0x09), *range(0x0E, 0x20), 0x7F])
+_NOT_CONTROL_BYTES = bytes(sorted(set(range(256)) - set(_CONTROL_BYTES)))
+
+
+def _has_control(text: str) -> bool:
+    """`_CONTROL.search(text) is not None`, several times faster (bytes.translate drops all but them)."""
+    return bool(text.encode("utf-8", "surrogatepass").translate(None, _NOT_CONTROL_BYTES))
+
+
 class Parser:
-    """`parse(raw) -> (records, dead_letters)` for one batch."""
+    """`parse(raw) -> (records, dead_letters)` for one batch, a column at a time.
+
+    A regex pattern runs over every line still unmatched with one `map(pattern.match, ...)`, and the fields of
+    all its matches are read in one comprehension: per-line Python is kept to what cannot be batched.
+    """
 
     def __init__(self, config: ParseConfig, sessions: SessionKeys | None = None) -> None:
         self.config = config
@@ -80,6 +95,7 @@ class Parser:
         return line, None, None, None, ""
 
     def _regex(self, line: str) -> tuple | str:
+        """One line (the reference `_regex_columns` must equal)."""
         for rx in self.patterns:
             m = rx.match(line)
             if m:
@@ -113,45 +129,111 @@ class Parser:
             flag,
         )
 
-    def parse(self, raw: RawBatch) -> tuple[RecordBatch, list[DeadLetter]]:
-        ids, msgs, ts, svcs, lvls, flags, kept, kept_meta = [], [], [], [], [], [], [], []
-        dead: list[DeadLetter] = []
-        default_service = self.config.service or ""
-        parse_one = self._parse_one
-        metas = raw.meta if raw.meta is not None else [None] * len(raw.lines)
-        fields = self.config.fields
-        any_control = _CONTROL.search("".join(raw.lines)) is not None  # binary junk is rare: look once
-        for line, origin, flag, meta in zip(raw.lines, raw.origins, raw.flags, metas):
+    def _screen(self, lines: list[str], origins: list[str], flags: list[str],
+                dead: list[DeadLetter]) -> list[int] | None:
+        """The lines worth parsing (None: all of them): blank lines are counted and skipped, binary junk is
+        dead-lettered. Both are rare, so they are looked for in the joined batch and only the lines they are
+        found in are looked at one by one."""
+        text = "\n".join(lines)
+        if text.count("\n") != len(lines) - 1:  # lines with line breaks of their own: one by one
+            suspects = range(len(lines))
+        else:
+            found = [m.start() for m in _CONTROL.finditer(text)] if _has_control(text) else []
+            # a blank line follows the line break at m.start() - 1 of `text` (the padding's: the first line)
+            found += [m.start() - 1 for m in _BEFORE_BLANK.finditer(f"\n{text}\n")]
+            if not found:
+                return None
+            ends = np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1)
+            at = np.searchsorted(ends, found, side="right")  # the line holding each position
+            suspects = np.unique(np.minimum(np.concatenate([at, at + 1]), len(lines) - 1)).tolist()
+        drop = set()
+        for i in suspects:
+            line = lines[i]
             if not line.strip():
                 self.blank += 1
+                drop.add(i)
                 continue
-            why = binary_reason(line) if any_control else None
-            if why is None:
-                out = parse_one(line)
-                if isinstance(out, str):
-                    why = out
+            why = binary_reason(line)
             if why is not None:
-                dead.append(DeadLetter(origin, why + (f" [{flag}]" if flag else ""), line))
+                dead.append(DeadLetter(origins[i], why + (f" [{flags[i]}]" if flags[i] else ""), line))
+                drop.add(i)
+        return [i for i in range(len(lines)) if i not in drop] if drop else None
+
+    def _regex_columns(self, lines: list[str]) -> tuple[list, list, list, list, list[str], dict[int, str]]:
+        """message, timestamp, service, level, extra flag per line, and the lines refused with their reason."""
+        n = len(lines)
+        table = np.full((n, len(_FIELDS)), None, dtype=object)  # a column per field
+        extra = np.full(n, "", dtype=object)
+        todo = np.arange(n)
+        for rx in self.patterns:
+            if not len(todo):
+                break
+            subset = lines if len(todo) == n else [lines[i] for i in todo.tolist()]
+            matches = list(map(rx.match, subset))
+            hit = np.fromiter((m is not None for m in matches), dtype=bool, count=len(matches))
+            if not hit.any():
                 continue
-            message, t, svc, lvl, extra = out
-            if meta is not None:  # Kafka: fields the line lacks may come from the message's key/headers
-                svc = svc or _kafka_field(meta, fields.service)
-                lvl = lvl or _kafka_field(meta, fields.level)
-            ids.append(origin)
-            kept.append(line)
-            kept_meta.append(meta)
-            msgs.append(message)
-            ts.append(t)
-            svcs.append(svc or default_service)
-            lvls.append(lvl.upper() if lvl else "")
-            flags.append(f"{flag},{extra}" if flag and extra else flag or extra)
+            fields = [j for j, f in enumerate(_FIELDS) if f in rx.groupindex]  # "message" always is
+            groups = [rx.groupindex[_FIELDS[j]] for j in fields] * (1 if len(fields) > 1 else 2)  # -> tuples
+            got = np.array([m.group(*groups) for m in matches if m is not None], dtype=object)
+            table[np.ix_(todo[hit], fields)] = got[:, :len(fields)]
+            todo = todo[~hit]
+        refused: dict[int, str] = {}
+        if len(todo):
+            if self.config.on_mismatch == "dead_letter":
+                refused = dict.fromkeys(todo.tolist(), "no pattern matched")
+            else:
+                table[todo, 0] = [lines[i] for i in todo.tolist()]
+                extra[todo] = "unparsed"
+        messages = table[:, 0]
+        messages[np.equal(messages, None)] = ""  # an optional message group that did not take part
+        return (messages.tolist(), table[:, 1].tolist(), table[:, 2].tolist(), table[:, 3].tolist(),
+                extra.tolist(), refused)
+
+    def _line_columns(self, lines: list[str]) -> tuple[list, list, list, list, list[str], dict[int, str]]:
+        """As `_regex_columns`, one line at a time (json, plain)."""
+        outs = list(map(self._parse_one, lines))
+        refused = {i: out for i, out in enumerate(outs) if isinstance(out, str)}
+        rows = [out for out in outs if not isinstance(out, str)] if refused else outs
+        columns = [list(c) for c in zip(*rows)] if rows else [[], [], [], [], []]
+        if refused:  # put the refused back as empty rows so that columns stay aligned with `lines`
+            for c in columns:
+                for i in sorted(refused):
+                    c.insert(i, None)
+        return (*columns, refused)  # type: ignore[return-value]
+
+    def parse(self, raw: RawBatch) -> tuple[RecordBatch, list[DeadLetter]]:
+        dead: list[DeadLetter] = []
+        keep = self._screen(raw.lines, raw.origins, raw.flags, dead)
+        pick = (lambda col: col) if keep is None else (lambda col: [col[i] for i in keep])  # noqa: E731
+        lines, origins, in_flags = pick(raw.lines), pick(raw.origins), pick(raw.flags)
+        metas = pick(raw.meta) if raw.meta is not None else None
+        columns = self._regex_columns if self.config.type == "regex" else self._line_columns
+        msgs, ts, svcs, lvls, extra, refused = columns(lines)
+        if refused:
+            for i, why in refused.items():
+                dead.append(DeadLetter(origins[i], why + (f" [{in_flags[i]}]" if in_flags[i] else ""), lines[i]))
+            ok = [i for i in range(len(lines)) if i not in refused]
+            lines, origins, in_flags, msgs, ts, svcs, lvls, extra = (
+                [col[i] for i in ok] for col in (lines, origins, in_flags, msgs, ts, svcs, lvls, extra))
+            metas = [metas[i] for i in ok] if metas is not None else None
+        if metas is not None:  # Kafka: fields the line lacks may come from the message's key/headers
+            fields = self.config.fields
+            for col, path in ((svcs, fields.service), (lvls, fields.level)):
+                if path and path.startswith("kafka."):
+                    for i in [i for i, v in enumerate(col) if not v]:
+                        col[i] = _kafka_field(metas[i], path)
+        default_service = self.config.service or ""
+        svcs = [s or default_service for s in svcs]
+        lvls = [v.upper() if v else "" for v in lvls]
+        flags = [f"{a},{b}" if a and b else a or b for a, b in zip(in_flags, extra)]
         epochs = self.times.parse_many(ts)
-        if raw.meta is not None:  # Kafka: a line without a time takes the mapped field's, else the message's
+        if metas is not None:  # Kafka: a line without a time takes the mapped field's, else the message's
             for i in np.flatnonzero(np.isnan(epochs)).tolist():
-                mapped = _kafka_field(kept_meta[i], fields.timestamp)
-                epochs[i] = self.times.parse_value(mapped if mapped is not None else kept_meta[i].timestamp)
-        batch = RecordBatch(ids, msgs, epochs, svcs, lvls, flags)
+                mapped = _kafka_field(metas[i], self.config.fields.timestamp)
+                epochs[i] = self.times.parse_value(mapped if mapped is not None else metas[i].timestamp)
+        batch = RecordBatch(list(origins), msgs, epochs, svcs, lvls, flags)
         if self.sessions is not None:
-            batch.sessions = (self.sessions.from_lines(kept) if self.sessions.regex is not None
+            batch.sessions = (self.sessions.from_lines(lines) if self.sessions.regex is not None
                               else self.sessions.from_times(batch.timestamps, svcs))
         return batch, dead

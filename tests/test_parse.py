@@ -197,3 +197,41 @@ def test_batch_timestamps_equal_one_by_one(values):
     one = TimestampParser()
     np.testing.assert_array_equal(batch, [one.parse_value(v) for v in values])
     assert not np.isnan(batch[[i for i, v in enumerate(values) if v and v not in ("now", "2026-13-01 00:00:00", "2026-02-29 00:00:00")]]).any()
+
+
+JUNK = ["", "   ", "\x00\x01\x02binary\x03", "\t", "ok \x1b[31mcolour\x1b[0m line", "\u2028", "x" * 300,
+        "no header at all", "2026-11-26T19:38:43+02:00 ERROR pay: zoned", "\x1c"]
+
+
+@pytest.mark.parametrize("on_mismatch", ["plain", "dead_letter"])
+@pytest.mark.parametrize("pipeline", ["default.yaml", "kafka.yaml"])
+def test_batch_parse_equals_line_by_line(shared_data, pipeline, on_mismatch):
+    """Every Loghub system's lines (with blank, binary and headerless lines among them, first and last too)
+    parsed as one batch give the records and dead letters that parsing each line alone gives."""
+    config = load_pipeline(PIPELINES / pipeline).parse.model_copy(update={"on_mismatch": on_mismatch})
+    lines = []
+    for path in sorted((shared_data / "loghub_2k").glob("*/*_2k.log")):
+        lines += path.read_text(errors="replace").splitlines()[:300] + JUNK
+    lines = JUNK[::-1] + lines
+    origins = [f"t:{i}" for i in range(len(lines))]
+    batch = Parser(config)
+    records, dead = batch.parse(RawBatch(lines, origins))
+    one = Parser(config)
+    expect_records, expect_dead = [], []
+    for line, origin in zip(lines, origins):
+        r, d = one.parse(RawBatch([line], [origin]))
+        expect_records += rows_of(r)
+        expect_dead += [(x.origin, x.reason, x.raw) for x in d]
+    assert rows_of(records) == expect_records
+    assert sorted((x.origin, x.reason, x.raw) for x in dead) == sorted(expect_dead)
+    assert batch.blank == one.blank == sum(not line.strip() for line in lines) > 0
+    assert any(reason.startswith("binary data") for _, reason, _ in expect_dead)
+    if on_mismatch == "plain":
+        assert "unparsed" in records.flags
+    else:
+        assert any(reason == "no pattern matched" for _, reason, _ in expect_dead)
+
+
+def rows_of(records) -> list[tuple]:
+    times = [None if math.isnan(t) else t for t in records.timestamps.tolist()]  # NaN != NaN
+    return list(zip(records.ids, records.messages, times, records.services, records.levels, records.flags))
