@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--broker", default="noida", choices=["noida", "tansu"])
     ap.add_argument("--messages", type=int, default=200_000)
     ap.add_argument("--kills", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=2, help="scale-out step: workers sharing the group and data")
     a = ap.parse_args()
     pipeline = HERE.parent / "pipelines" / "kafka.yaml"
     server = start_kafka(a.broker)
@@ -77,7 +78,7 @@ def main() -> None:
             assert run["records"] + run["dead_letters"] == len(values), run
             shutil.copytree(t / "run" / "model", t / "pair" / "model")
             pair = [start_worker(pipeline, t / "pair", server.address, topic, "bench-pair", idle=8)
-                    for _ in range(2)]
+                    for _ in range(a.workers)]
             pair_runs = [json.loads(p.communicate()[0]) for p in pair]
             assert len(set(stored_ids(t / "pair"))) + run["dead_letters"] == len(values), pair_runs
             span = max(r["active_until"] for r in pair_runs) - min(r["active_from"] for r in pair_runs)
@@ -99,8 +100,13 @@ def main() -> None:
                 "logvec_lines_per_second": run["lines_per_second"],
                 "ratio": round(run["lines_per_second"] / raw, 3),
                 "logvec_stage_seconds": run["stage_seconds"],
-                "two_workers_lines_per_second": round(len(values) / span, 1),
-                "two_workers_ratio": round(len(values) / span / raw, 3),
+                "workers": a.workers,
+                "workers_lines_per_second": round(len(values) / span, 1),
+                "workers_ratio": round(len(values) / span / raw, 3),
+                "workers_each": [  # records, seconds from the pair's first line to its own first and last
+                    {"records": r["records"], "lines_per_second": r["lines_per_second"],
+                     "from": round(r["active_from"] - start, 3), "until": round(r["active_until"] - start, 3)}
+                    for r in pair_runs for start in [min(q["active_from"] for q in pair_runs)]],
                 "soak_kills": a.kills, "soak_stored": len(ids),
                 "soak_lost": len(expected - set(ids)) - dead, "soak_duplicated": len(ids) - len(set(ids)),
             }

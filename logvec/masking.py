@@ -11,6 +11,7 @@ a batch brings that were not seen lately (numbers, ids) instead of every charact
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 
 from logvec.config import MaskingConfig
 
@@ -82,4 +83,5 @@ class Masker:
                 unseen = set(tokens).difference(known)
             new = list(unseen)
             known.update(zip(new, self.builtin.sub(self._builtin_repl, "\n".join(new)).split("\n")))  # type: ignore[union-attr]
-        return " ".join(map(known.__getitem__, tokens)).split(" \n ")
+        masked = itemgetter(*tokens)(known) if len(tokens) > 1 else (known[tokens[0]],)  # one C call
+        return " ".join(masked).split(" \n ")
