@@ -96,8 +96,9 @@ def run(
     tune_gc()
     runner = _runner(pipeline, data_dir)
     if metrics_port is not None:
-        from logvec.metrics import serve
+        from logvec.health import WORKER, serve
 
+        WORKER.stall_timeout_s = runner.config.run.stall_timeout_s
         serve(metrics_port)
     try:
         batches = open_source(runner.config, input, follow=follow or None, idle_exit=exit_when_idle)

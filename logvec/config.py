@@ -427,6 +427,8 @@ class RunConfig(_Strict):
     batch_size: int = Field(4096, ge=1)
     warmup_lines: int = Field(20_000, ge=1, description="lines used to fit on a fresh data directory")
     data_dir: str = Field(".logvec", description="model, store and dead letters; --data-dir overrides")
+    stall_timeout_s: float = Field(
+        600.0, gt=0, description="/healthz fails when the worker loop has not moved for this long (liveness)")
 
 
 class PipelineConfig(_Strict):

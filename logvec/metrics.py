@@ -26,10 +26,3 @@ COMMITS = Counter("logvec_commits_total", "Kafka offset commits after a stored b
 COMMIT_FAILURES = Counter("logvec_commit_failures_total", "Kafka commits that failed (batch will be re-read).")
 REBALANCES = Counter("logvec_rebalances_total", "Kafka consumer-group rebalances seen, by event.", ["event"])
 ALERTS = Counter("logvec_alerts_published_total", "Anomaly alerts published.")
-
-
-def serve(port: int, addr: str = "0.0.0.0") -> None:
-    """Expose /metrics on `port` (a background thread of prometheus-client)."""
-    from prometheus_client import start_http_server
-
-    start_http_server(port, addr=addr)

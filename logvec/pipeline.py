@@ -14,6 +14,7 @@ from pathlib import Path
 from logvec.config import PipelineConfig
 from logvec.deadletter import DeadLetterFile
 from logvec.filelock import FileLock
+from logvec.health import WORKER, Health
 from logvec.masking import Masker
 from logvec.metrics import (
     ANOMALIES,
@@ -66,8 +67,10 @@ class RunSummary:
 
 
 class Runner:
-    def __init__(self, config: PipelineConfig, data_dir: str | Path | None = None, load_model: bool = True) -> None:
+    def __init__(self, config: PipelineConfig, data_dir: str | Path | None = None, load_model: bool = True,
+                 health: Health | None = None) -> None:
         self.config = config
+        self.health = health or WORKER  # what /healthz and /readyz report
         self.data_dir = Path(data_dir or config.run.data_dir)
         self.model_dir = self.data_dir / "model"
         self.parser = Parser(config.parse, session_keys(config))
@@ -202,6 +205,7 @@ class Runner:
         try:
             with small_matrices():
                 for raw in self._with_warmup(self._timed_source(batches)):
+                    self.health.set_ready()  # a model is there and batches flow
                     if len(raw) or raw.dead:
                         self.process(raw)
                         if commit is not None:
@@ -210,6 +214,7 @@ class Runner:
                         s.active_until = time.time()
                         s.active_from = s.active_until - s.active_seconds
                     s.seconds = time.perf_counter() - start
+                    self.health.beat()
                     if on_batch:
                         on_batch(s)
                     if time.monotonic() - last_save > MODEL_SAVE_INTERVAL_S:
@@ -237,6 +242,7 @@ class Runner:
             raw = next(it, None)
             if raw is None:
                 return
+            self.health.beat()  # also while warming up on a quiet topic
             if len(raw) or raw.dead:  # a quiet poll is idle time, not work
                 dt = time.perf_counter() - t
                 self.summary.stage_seconds["source"] = self.summary.stage_seconds.get("source", 0.0) + dt

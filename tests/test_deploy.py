@@ -42,7 +42,7 @@ def test_kubernetes_manifests():
     assert api["args"][0] == "serve" and api["readinessProbe"]["httpGet"]["path"] == "/readyz"
     sts = next(d for d in docs if d["kind"] == "StatefulSet")
     c = sts["spec"]["template"]["spec"]["containers"][0]
-    assert c["livenessProbe"]["httpGet"]["path"] == "/metrics"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert any(e["name"] == "KAFKA_GROUP_INSTANCE_ID" for e in c["env"])
     assert load_pipeline(PIPELINES / Path(c["args"][c["args"].index("--pipeline") + 1]).name)
 

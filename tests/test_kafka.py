@@ -262,6 +262,8 @@ def test_metrics_endpoint(broker, hdfs_lines, tmp_path):
     try:
         wait_until(lambda: scrape().get("logvec_records_processed_total", 0) >= 2000, timeout=120, every=0.5)
         m = scrape()
+        probes = {path: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read())
+                  for path in ("/readyz", "/healthz")}  # urlopen raises on a 503
     finally:
         worker.send_signal(signal.SIGTERM)
         finish(worker, timeout=60)
@@ -273,6 +275,8 @@ def test_metrics_endpoint(broker, hdfs_lines, tmp_path):
     assert lag and all(v == 0 for v in lag.values())
     assert any(k.startswith('logvec_stage_seconds_count{stage="vectorize"}') for k in m)
     assert m["logvec_store_write_seconds_count"] >= 1
+    assert probes["/readyz"] == {"status": "ready"}
+    assert probes["/healthz"]["status"] == "ok" and probes["/healthz"]["seconds_since_progress"] < 60
     assert any(k.startswith("logvec_rebalances_total") for k in m)
 
 
