@@ -6,25 +6,51 @@
     GET /api/sessions      ?anomalies=true&limit=20
     GET /healthz           the process is up
     GET /readyz            the model is loaded and the store answers (503 otherwise)
+
+A model fitted after the server started (the worker's first warm-up), or refitted, is picked up by the next
+request. The vectorizer is warmed when a model is loaded, so the first search does not pay for it.
     GET /metrics           Prometheus
 """
 
 from __future__ import annotations
 
+import threading
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from logvec.config import PipelineConfig
+from logvec.model import ModelError
 from logvec.pipeline import Runner
 from logvec.store import Hit, SearchFilters
 from logvec.timeparse import parse_time_arg
 
 
 def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> FastAPI:
-    runner = Runner(config, data_dir)
-    app = FastAPI(title="logvec", version="0.1.0", description="Similar past log lines, and why lines were flagged.")
+    runner = Runner(config, data_dir, load_model=False)
+    loading = threading.Lock()  # requests run on a thread pool: one of them loads
+
+    def model_problem() -> str | None:
+        """Why there is no usable model (None: there is one, loaded and warm)."""
+        try:
+            with loading:
+                if runner.refresh_model():
+                    runner.model.vectorizer.transform(runner.masker.mask(["warm up"]))  # sentence: load it now
+        except ModelError as e:
+            return str(e)
+        if runner.model is None:
+            return f"no model in {runner.model_dir} yet: run the pipeline on some logs first"
+        return None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        model_problem()  # load and warm before the first request
+        yield
+
+    app = FastAPI(title="logvec", version="0.1.0", lifespan=lifespan,
+                  description="Similar past log lines, and why lines were flagged.")
 
     def when(text: str | None, name: str) -> float | None:
         if not text:
@@ -38,14 +64,16 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> Fa
     def search(q: str = Query(..., min_length=1, description="a log line or message"),
                k: int = Query(10, ge=1, le=1000), service: str | None = None, level: str | None = None,
                since: str | None = None, until: str | None = None, anomalies: bool = False) -> list[Hit]:
-        if runner.model is None:
-            raise HTTPException(503, f"no model in {runner.model_dir} yet: run the pipeline on some logs first")
+        problem = model_problem()
+        if problem:
+            raise HTTPException(503, problem)
         filters = SearchFilters(service=service, level=level, since=when(since, "since"), until=when(until, "until"),
                                 anomalies_only=anomalies)
         return runner.search(q, k=k, filters=filters)
 
     @app.get("/api/stats")
     def stats() -> dict:
+        model_problem()
         s = runner.store.stats()
         s["model"] = runner.model.meta if runner.model else None
         return s
@@ -64,8 +92,9 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> Fa
             count = runner.store.count()
         except Exception as e:  # noqa: BLE001 - any store failure means not ready
             return JSONResponse({"ready": False, "reason": f"store: {e}"}, status_code=503)
-        if runner.model is None:
-            return JSONResponse({"ready": False, "reason": "no model yet"}, status_code=503)
+        problem = model_problem()
+        if problem:
+            return JSONResponse({"ready": False, "reason": problem}, status_code=503)
         return JSONResponse({"ready": True, "records": count})
 
     @app.get("/metrics")

@@ -322,14 +322,9 @@ def serve(
     import uvicorn
 
     from logvec.api import create_app
-    from logvec.model import ModelError
 
-    config = _load(pipeline)
-    try:
-        app_ = create_app(config, data_dir)
-    except ModelError as e:
-        _fail(str(e))
-    uvicorn.run(app_, host=host, port=port, log_level="warning")
+    # a missing or unusable model is not fatal: /readyz says why, and a model fitted later is picked up
+    uvicorn.run(create_app(_load(pipeline), data_dir), host=host, port=port, log_level="warning")
 
 
 index_app = typer.Typer(help="OpenSearch index lifecycle (store.type: opensearch).", no_args_is_help=True)

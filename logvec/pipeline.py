@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -248,6 +249,19 @@ class Runner:
                 self.summary.stage_seconds["source"] = self.summary.stage_seconds.get("source", 0.0) + dt
                 STAGE_SECONDS.labels("source").observe(dt)
             yield raw
+
+    def refresh_model(self) -> bool:
+        """Load the model if it appeared or was refitted since we looked (a server started before its worker
+        fitted, or a `logvec fit` since). Templates the workers learn and save later are not a reason: the
+        store keeps each record's template text. True when a model was (re)loaded."""
+        try:
+            created = json.loads((self.model_dir / "meta.json").read_text()).get("created")
+        except (FileNotFoundError, json.JSONDecodeError):  # none yet, or being replaced this instant
+            return False
+        if self.model is not None and self.model.meta.get("created") == created:
+            return False
+        self.model = Model.load(self.model_dir, self.config)
+        return True
 
     def search(self, query: str, k: int = 10, filters=None) -> list:
         """Nearest stored records to `query`, read as a log line of this pipeline (its header is parsed off)."""

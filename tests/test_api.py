@@ -44,8 +44,22 @@ def test_stats_health_ready_metrics_page(client):
     assert page.status_code == 200 and "/api/search" in page.text
 
 
-def test_not_ready_without_a_model(tmp_path):
+def test_not_ready_without_a_model_then_picks_up_the_one_a_worker_fits(tmp_path, hdfs_log):
+    """The API pod often starts before the worker has fitted: it answers 503 until then, and serves the
+    model as soon as it is there, without a restart."""
     c = TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), tmp_path))
-    assert c.get("/readyz").status_code == 503
+    r = c.get("/readyz")
+    assert r.status_code == 503 and "no model" in r.json()["reason"]
     assert c.get("/api/search", params={"q": "x"}).status_code == 503
     assert json.loads(c.get("/healthz").text)["status"] == "ok"
+    logvec_cli("run", "-p", PIPELINES / "default.yaml", "-i", hdfs_log, "-d", tmp_path)
+    assert c.get("/readyz").json() == {"ready": True, "records": 4519}
+    line = hdfs_log.read_text().splitlines()[9]
+    assert c.get("/api/search", params={"q": line, "k": 1}).json()[0]["id"] == f"{hdfs_log.resolve()}:10"
+
+
+def test_a_model_of_another_pipeline_is_reported_not_served(tmp_path, hdfs_log):
+    logvec_cli("run", "-p", PIPELINES / "default.yaml", "-i", hdfs_log, "-d", tmp_path)
+    c = TestClient(create_app(load_pipeline(PIPELINES / "bow.yaml"), tmp_path))
+    r = c.get("/readyz")
+    assert r.status_code == 503 and "another pipeline configuration" in r.json()["reason"]
