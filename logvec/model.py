@@ -49,6 +49,7 @@ class Model:
         records = concat([parser.parse(raw)[0] for raw in raw_batches])
         records.masked = masker.mask(records.messages)
         records.template_ids = miner.update(records.masked)
+        miner.learn_online()
         vectorizer = make_vectorizer(config.vectorizer).fit(records.masked)
         model = cls(miner, vectorizer, make_detector(config.detector))
         if model.detector is not None:

@@ -8,9 +8,15 @@ Drain routes lines by their first tokens, so a variable *word* early in a line (
 "user bob logged in") splits one event into a cluster per value. When `merge_min_variants` or more clusters
 of one length differ in exactly one position, they are one event with a parameter there: their ids are
 merged into the smallest one, and the template shows `<*>` at that position.
+
+Ids are 1, 2, 3… while fitting. Templates met after the fit (`learn_online()`) take an id derived from the
+masked line that created them, from 2**40 up: workers sharing a data directory, each learning on its own, give
+one new event the same id, and a worker that restarts from an older saved model gives it the same id again.
 """
 
 from __future__ import annotations
+
+import hashlib
 
 import numpy as np
 from drain3.drain import Drain
@@ -19,10 +25,19 @@ from logvec.config import TemplatesConfig
 
 WILDCARD = "<*>"
 MIN_CONTEXT = 2  # constant words besides the varying one before templates may be merged
+ONLINE_ID_BASE = 2**40  # ids of templates met after the fit: above any fitted id, below 2**53 (JSON-safe)
+
+
+def online_id(masked: str) -> int:
+    """The id a template created by this masked line takes, before collisions are stepped over."""
+    digest = hashlib.blake2b(masked.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return ONLINE_ID_BASE + int.from_bytes(digest, "big") % ONLINE_ID_BASE
 
 
 class TemplateMiner:
     """`update(masked) -> template ids` learns; `match(masked)` only looks up (-1 for an unknown shape)."""
+
+    online = False  # set by learn_online() once fitted (a class default, so older saved models load)
 
     def __init__(self, config: TemplatesConfig | None = None) -> None:
         self.config = config or TemplatesConfig()
@@ -83,6 +98,24 @@ class TemplateMiner:
     def _canonical(self, cluster_id: int) -> int:
         return self._alias.get(cluster_id, cluster_id)
 
+    def learn_online(self) -> "TemplateMiner":
+        """From now on new templates take ids derived from their first line (see the module docstring)."""
+        self.online = True
+        return self
+
+    def _add(self, masked: str):
+        if not self.online:
+            return self.drain.add_log_message(masked)
+        drain, counter = self.drain, self.drain.clusters_counter
+        cid = online_id(masked)
+        while cid in drain.id_to_cluster:  # another line's id (a hash collision): the next free one
+            cid += 1
+        drain.clusters_counter = cid - 1  # Drain numbers a new cluster counter + 1
+        try:
+            return drain.add_log_message(masked)
+        finally:
+            drain.clusters_counter = counter
+
     # ------------------------------------------------------------ lines
     def _remember(self, key: str, cluster_id: int) -> None:
         if len(self._cache) >= self.config.cache_size:
@@ -97,7 +130,7 @@ class TemplateMiner:
             m = masked[i]
             hit = cache.get(m)  # an earlier miss in this batch may have added it
             if hit is None:
-                cluster, change = self.drain.add_log_message(m)
+                cluster, change = self._add(m)
                 hit = cluster.cluster_id
                 if change != "none":
                     self._track(cluster)

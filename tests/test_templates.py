@@ -73,3 +73,65 @@ def test_match_unknown_shape():
     tm = TemplateMiner()
     tm.update(["disk full on <PATH>"])
     assert tm.match(["completely different words here"]).tolist() == [-1]
+
+
+def two_workers_after_a_fit(contents: list[str], events: list[str], online: bool) -> tuple[int, int]:
+    """Fit on the first quarter; two workers load the model and learn the rest split between them (their
+    partitions), each in its own order. Returns (ids the workers created, those naming more than one true
+    event in the store they share)."""
+    import pickle
+    from collections import defaultdict
+
+    masked = Masker().mask(contents)
+    cut = len(masked) // 4
+    fitted = TemplateMiner()
+    fitted_ids = set(fitted.update(masked[:cut]).tolist())
+    if online:
+        fitted.learn_online()
+    state = pickle.dumps(fitted)
+    order = np.random.default_rng(0).permutation(len(masked) - cut) + cut
+    events_of = defaultdict(set)  # template id in the store -> true events of its lines
+    for share in (order[: len(order) // 2], order[len(order) // 2:]):
+        worker = pickle.loads(state)
+        for i, t in zip(share, worker.update([masked[i] for i in share]).tolist()):
+            events_of[t].add(events[i])
+    new = [t for t in events_of if t not in fitted_ids]
+    return len(new), sum(len(events_of[t]) > 1 for t in new)
+
+
+def test_templates_learned_after_the_fit_keep_one_id_across_workers(shared_data):
+    """Workers sharing a data directory learn new templates on their own. Numbered 1, 2, 3… in each, one id
+    names different events in the store; derived from the line that created them, an id names one event
+    (Loghub's labels say which lines are one event), but for what Drain itself lumps together."""
+    totals = {True: [0, 0], False: [0, 0]}
+    for system in LOGHUB_SYSTEMS:
+        contents, events = load_structured(shared_data, system)
+        for online in (True, False):
+            new, mixed = two_workers_after_a_fit(contents, events, online)
+            totals[online][0] += new
+            totals[online][1] += mixed
+    (new, mixed), (new_seq, mixed_seq) = totals[True], totals[False]
+    assert new > 100 and new_seq > 100  # the rest of each log brings templates the fit did not see
+    assert mixed_seq > new_seq / 2  # numbering per worker: most new ids are claimed twice
+    assert mixed < new / 40
+
+
+def test_online_ids_are_above_fitted_ones_and_name_their_template(shared_data):
+    contents, _ = load_structured(shared_data, "Linux")
+    masked = Masker().mask(contents)
+    miner = TemplateMiner()
+    fitted = miner.update(masked[:500])
+    online = miner.learn_online().update(masked[500:])
+    new = online[~np.isin(online, fitted)]
+    assert len(new) and fitted.max() < 2**40 <= new.min() < 2**53
+    assert all(miner.template(int(t)) for t in np.unique(new))
+
+
+def test_online_ids_step_over_a_taken_id(monkeypatch):
+    import logvec.templates as templates
+
+    miner = TemplateMiner().learn_online()
+    monkeypatch.setattr(templates, "online_id", lambda masked: 2**40 + 7)  # every line hashes alike
+    ids = miner.update(["disk full on node <ID>", "connection reset by peer <IP>", "disk full on node <ID>"])
+    assert ids.tolist() == [2**40 + 7, 2**40 + 8, 2**40 + 7]
+    assert miner.template(2**40 + 8) == "connection reset by peer <IP>"
