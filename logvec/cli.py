@@ -73,12 +73,18 @@ def run(
     follow: bool = typer.Option(False, "--follow", "-f", help="keep reading the (last) file as it grows"),
     exit_when_idle: Optional[float] = typer.Option(
         None, help="--follow or Kafka: stop after this many seconds with nothing new"),
-    metrics_port: Optional[int] = typer.Option(None, help="serve Prometheus /metrics on this port"),
+    metrics_port: Optional[int] = typer.Option(
+        None, help="serve Prometheus /metrics, /healthz and /readyz on this port (worker i of --workers: +i)"),
+    workers: int = typer.Option(
+        1, min=1, help="Kafka: this many worker processes in the group, sharing the data directory (one per core)"),
+    worker_index: Optional[int] = typer.Option(None, hidden=True, help="set by --workers for each worker"),
     format: Format = typer.Option(Format.table, "--format"),
     progress: Optional[bool] = typer.Option(None, help="progress bar (default: when stderr is a terminal)"),
 ) -> None:
     """Process logs: parse, mask, template, vectorize, detect, store. Fits on the first lines when needed."""
-    from logvec.pipeline import tune_gc
+    if workers > 1:
+        return _run_workers(pipeline, input, data_dir, exit_when_idle, metrics_port, workers, format)
+    from logvec.pipeline import dead_letter_place, tune_gc
     from logvec.sources import open_source
     from logvec.store import StoreDimensionError
 
@@ -95,6 +101,9 @@ def run(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tune_gc()
     runner = _runner(pipeline, data_dir)
+    source = runner.config.source
+    if worker_index is not None and source.type == "kafka" and source.group_instance_id:
+        source.group_instance_id = f"{source.group_instance_id}-{worker_index}"  # static members are unique
     if metrics_port is not None:
         from logvec.health import WORKER, serve
 
@@ -123,18 +132,46 @@ def run(
     finally:
         batches.close()
         runner.close()
+    _print_run(summary, runner.config.name, runner.data_dir, dead_letter_place(runner.config, runner.data_dir),
+               format)
+
+
+def _run_workers(pipeline: Path, input: Optional[list[str]], data_dir: Optional[Path],
+                 exit_when_idle: Optional[float], metrics_port: Optional[int], workers: int, format: Format) -> None:
+    from logvec.pipeline import RunSummary, dead_letter_place
+    from logvec.workers import run_workers, worker_argv
+
+    config = _load(pipeline)
+    if config.source.type != "kafka":
+        _fail(f"--workers needs a Kafka source (this pipeline reads {config.source.type}): a file or stdin is "
+              "read by one process; run one `logvec run` per input instead")
+    if input:
+        _fail("--input does not go with a Kafka source")
+    argvs = [worker_argv(pipeline, i, data_dir, exit_when_idle, metrics_port) for i in range(workers)]
+    summaries, code = run_workers(argvs)
+    data = Path(data_dir or config.run.data_dir)
+    if summaries:
+        _print_run(RunSummary.merge(summaries), config.name, data, dead_letter_place(config, data), format,
+                   workers=workers)
+    if code:
+        _fail(f"a worker exited with status {code} (the others were stopped)", code=code)
+
+
+def _print_run(summary, name: str, data_dir: Path, dead_letters: str, format: Format, workers: int = 1) -> None:
     if format == Format.json:
-        print(json.dumps(summary.to_dict()))
+        print(json.dumps({**summary.to_dict(), **({"workers": workers} if workers > 1 else {})}))
         return
-    t = Table(title=f"logvec run — {runner.config.name}", show_header=False)
+    t = Table(title=f"logvec run — {name}", show_header=False)
     rows = [("lines", f"{summary.lines:,}"), ("records stored", f"{summary.records:,}"),
             ("templates", f"{summary.templates:,}"), ("anomalies", f"{summary.anomalies:,}"),
             ("dead letters", f"{summary.dead_letters:,}"), ("blank lines skipped", f"{summary.blank:,}"),
             ("lines/s", f"{summary.lines_per_second:,.0f}"), ("seconds", f"{summary.seconds:.2f}"),
             ("model", "fitted on this input" if summary.fitted else "loaded"),
-            ("data dir", str(runner.data_dir))]
+            ("data dir", str(data_dir))]
+    if workers > 1:
+        rows.append(("workers", str(workers)))
     if summary.dead_letters:
-        rows.append(("dead-letter file", str(runner.dead_letters.path)))
+        rows.append(("dead letters in", dead_letters))
     for k, v in rows:
         t.add_row(k, v)
     out.print(t)

@@ -58,6 +58,27 @@ class RunSummary:
         busy = self.active_seconds or self.seconds
         return self.lines / busy if busy > 0 else 0.0
 
+    @classmethod
+    def merge(cls, summaries: list[dict]) -> "RunSummary":
+        """Workers that ran side by side as one run: counts and stage seconds add up, the active span runs
+        from the first one's first line to the last one's last stored batch."""
+        s = cls()
+        for d in summaries:
+            for name in ("lines", "records", "blank", "dead_letters", "anomalies", "sessions", "session_anomalies",
+                         "sessions_open"):
+                setattr(s, name, getattr(s, name) + d[name])
+            s.templates = max(s.templates, d["templates"])  # one model directory
+            s.fitted = s.fitted or d["fitted"]
+            s.seconds = max(s.seconds, d["seconds"])
+            for stage, seconds in d["stage_seconds"].items():
+                s.stage_seconds[stage] = s.stage_seconds.get(stage, 0.0) + seconds
+        active = [d for d in summaries if d["active_until"]]
+        if active:
+            s.active_from = min(d["active_from"] for d in active)
+            s.active_until = max(d["active_until"] for d in active)
+            s.active_seconds = s.active_until - s.active_from
+        return s
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["lines_per_second"] = round(self.lines_per_second, 1)
@@ -326,6 +347,13 @@ def open_dead_letters(config: PipelineConfig, data_dir: Path):
 
         return KafkaDeadLetters(config.source, config.source.dead_letter_topic)
     return DeadLetterFile(data_dir / "dead-letters.jsonl")
+
+
+def dead_letter_place(config: PipelineConfig, data_dir: Path) -> str:
+    """Where `open_dead_letters` writes, without opening it (no producer connects)."""
+    if config.source.type == "kafka" and config.source.dead_letter_topic:
+        return f"Kafka topic {config.source.dead_letter_topic}"
+    return str(data_dir / "dead-letters.jsonl")
 
 
 def reason_kind(reason: str) -> str:

@@ -203,6 +203,34 @@ def test_two_workers_share_one_data_directory(broker, hdfs_lines, tmp_path):
     assert committed(broker, group, topic, ends) == ends
 
 
+def test_workers_option_runs_a_group_of_processes_and_forwards_sigterm(broker, hdfs_lines, tmp_path):
+    """`logvec run --workers 2`: two static members (their instance ids made unique) share the partitions and
+    one data directory; SIGTERM to the parent stops both cleanly and its summary adds theirs up."""
+    topic, group = create_topic(broker, partitions=4), "g-workers"
+    pipe, data = kafka_pipeline(tmp_path), tmp_path / "d"
+    values = (hdfs_lines * 3)[:9000] + [b"\xff\xfe not utf-8"]
+    ends = produce(broker, topic, values)
+    parent = start_worker(pipe, data, broker, topic, group, "--workers", "2", idle=None, instance="pod-0")
+    try:
+        wait_until(lambda: len(stored_ids(data)) >= 9000, timeout=180, every=0.5)
+    finally:
+        parent.send_signal(signal.SIGTERM)
+    summary = finish(parent, timeout=90)
+    assert summary["workers"] == 2
+    # a batch in hand when the second worker joins may be read again by the new owner (at-least-once)
+    assert summary["lines"] >= 9001 and summary["records"] >= 9000 and summary["dead_letters"] >= 1
+    assert summary["active_seconds"] > 0 and summary["stage_seconds"]["store"] > 0
+    ids = stored_ids(data)
+    assert len(ids) == len(set(ids)) == 9000
+    assert committed(broker, group, topic, ends) == ends
+
+
+def test_workers_option_refuses_a_file_source(tmp_path, hdfs_log):
+    r = subprocess.run([LOGVEC, "run", "-p", str(PIPELINES / "default.yaml"), "-i", str(hdfs_log), "--workers", "2",
+                        "-d", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 2 and "--workers needs a Kafka source" in r.stderr
+
+
 def test_poison_messages_go_to_the_dead_letter_topic_with_their_reason(broker, hdfs_lines, tmp_path):
     topic, group = create_topic(broker, partitions=1), "g-poison"
     poison = [b"\xff\xfe\x00 not utf-8", b"x" * 70_000, b"", b"\x00\x01\x02\x03\x04\x05 binary"]

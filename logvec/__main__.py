@@ -1,0 +1,5 @@
+"""`python -m logvec` is the `logvec` command (the workers of `logvec run --workers N` start this way)."""
+
+from logvec.cli import main
+
+main()

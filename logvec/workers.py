@@ -1,0 +1,60 @@
+"""`logvec run --workers N`: N worker processes in one Kafka consumer group, sharing one data directory.
+
+One Python process uses one core; a host with several gets its throughput from several workers, the way
+Kafka scales a group (on Kubernetes: replicas). The parent only supervises: it starts the workers, passes
+SIGTERM/SIGINT on (each finishes its batch and commits), stops the others when one fails, and adds up their
+summaries. Worker i serves its metrics on `--metrics-port` + i.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def worker_argv(pipeline: Path, index: int, data_dir: Path | None, exit_when_idle: float | None,
+                metrics_port: int | None) -> list[str]:
+    argv = [sys.executable, "-m", "logvec", "run", "--pipeline", str(pipeline), "--format", "json",
+            "--no-progress", "--worker-index", str(index)]
+    if data_dir is not None:
+        argv += ["--data-dir", str(data_dir)]
+    if exit_when_idle is not None:
+        argv += ["--exit-when-idle", str(exit_when_idle)]
+    if metrics_port is not None:
+        argv += ["--metrics-port", str(metrics_port + index)]
+    return argv
+
+
+def run_workers(argvs: list[list[str]], poll_s: float = 0.2) -> tuple[list[dict], int]:
+    """Run the workers to the end. Returns their summaries (of those that printed one) and the exit code:
+    0, or the first failure's (the others are then asked to stop)."""
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE) for argv in argvs]  # stderr: the terminal's
+
+    def forward(signum, frame) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
+    code = 0
+    try:
+        while any(p.poll() is None for p in procs):
+            failed = next((p.returncode for p in procs if p.returncode not in (None, 0)), 0)
+            if failed and not code:
+                code = failed
+                forward(signal.SIGTERM, None)
+            time.sleep(poll_s)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    code = code or next((p.returncode for p in procs if p.returncode != 0), 0)
+    summaries = []
+    for p in procs:
+        out = p.stdout.read().decode() if p.stdout else ""
+        if out.strip():
+            summaries.append(json.loads(out.strip().splitlines()[-1]))
+    return summaries, code
