@@ -104,6 +104,9 @@ def main() -> None:
                 "workers_lines_per_second": round(len(values) / span, 1),
                 "workers_ratio": round(len(values) / span / raw, 3),
                 "workers_stage_seconds": together["stage_seconds"],  # added up over the workers
+                "workers_each": [  # records, and seconds from the first line of the group to its own first and last
+                    {"records": w["records"], "from": round(w["active_from"] - together["active_from"], 3),
+                     "until": round(w["active_until"] - together["active_from"], 3)} for w in together["each"]],
                 "soak_kills": a.kills, "soak_stored": len(ids),
                 "soak_lost": len(expected - set(ids)) - dead, "soak_duplicated": len(ids) - len(set(ids)),
             }

@@ -78,6 +78,7 @@ def run(
     workers: int = typer.Option(
         1, min=1, help="Kafka: this many worker processes in the group, sharing the data directory (one per core)"),
     worker_index: Optional[int] = typer.Option(None, hidden=True, help="set by --workers for each worker"),
+    worker_barrier: Optional[Path] = typer.Option(None, hidden=True, help="set by --workers: join together"),
     format: Format = typer.Option(Format.table, "--format"),
     progress: Optional[bool] = typer.Option(None, help="progress bar (default: when stderr is a terminal)"),
 ) -> None:
@@ -109,6 +110,10 @@ def run(
 
         WORKER.stall_timeout_s = runner.config.run.stall_timeout_s
         serve(metrics_port)
+    if worker_barrier is not None and worker_index is not None and runner.model is not None:
+        from logvec.workers import wait_for_siblings
+
+        wait_for_siblings(worker_barrier, worker_index)  # (a fresh directory: one fits first, the rest wait)
     try:
         batches = open_source(runner.config, input, follow=follow or None, idle_exit=exit_when_idle)
     except (FileNotFoundError, ValueError) as e:
@@ -139,7 +144,9 @@ def run(
 def _run_workers(pipeline: Path, input: Optional[list[str]], data_dir: Optional[Path],
                  exit_when_idle: Optional[float], metrics_port: Optional[int], workers: int, format: Format) -> None:
     from logvec.pipeline import RunSummary, dead_letter_place
-    from logvec.workers import run_workers, worker_argv
+    import shutil
+
+    from logvec.workers import new_barrier, run_workers, worker_argv
 
     config = _load(pipeline)
     if config.source.type != "kafka":
@@ -147,19 +154,25 @@ def _run_workers(pipeline: Path, input: Optional[list[str]], data_dir: Optional[
               "read by one process; run one `logvec run` per input instead")
     if input:
         _fail("--input does not go with a Kafka source")
-    argvs = [worker_argv(pipeline, i, data_dir, exit_when_idle, metrics_port) for i in range(workers)]
-    summaries, code = run_workers(argvs)
+    barrier = new_barrier(workers)
+    try:
+        summaries, code = run_workers([worker_argv(pipeline, i, barrier, data_dir, exit_when_idle, metrics_port)
+                                       for i in range(workers)])
+    finally:
+        shutil.rmtree(barrier, ignore_errors=True)
     data = Path(data_dir or config.run.data_dir)
     if summaries:
         _print_run(RunSummary.merge(summaries), config.name, data, dead_letter_place(config, data), format,
-                   workers=workers)
+                   workers=summaries)
     if code:
         _fail(f"a worker exited with status {code} (the others were stopped)", code=code)
 
 
-def _print_run(summary, name: str, data_dir: Path, dead_letters: str, format: Format, workers: int = 1) -> None:
+def _print_run(summary, name: str, data_dir: Path, dead_letters: str, format: Format,
+               workers: list[dict] | None = None) -> None:
+    """`workers`: each worker's own summary, when several ran."""
     if format == Format.json:
-        print(json.dumps({**summary.to_dict(), **({"workers": workers} if workers > 1 else {})}))
+        print(json.dumps({**summary.to_dict(), **({"workers": len(workers), "each": workers} if workers else {})}))
         return
     t = Table(title=f"logvec run — {name}", show_header=False)
     rows = [("lines", f"{summary.lines:,}"), ("records stored", f"{summary.records:,}"),
@@ -168,8 +181,8 @@ def _print_run(summary, name: str, data_dir: Path, dead_letters: str, format: Fo
             ("lines/s", f"{summary.lines_per_second:,.0f}"), ("seconds", f"{summary.seconds:.2f}"),
             ("model", "fitted on this input" if summary.fitted else "loaded"),
             ("data dir", str(data_dir))]
-    if workers > 1:
-        rows.append(("workers", str(workers)))
+    if workers:
+        rows.append(("workers", ", ".join(f"{w['records']:,} records" for w in workers)))
     if summary.dead_letters:
         rows.append(("dead letters in", dead_letters))
     for k, v in rows:

@@ -223,6 +223,13 @@ def test_workers_option_runs_a_group_of_processes_and_forwards_sigterm(broker, h
     ids = stored_ids(data)
     assert len(ids) == len(set(ids)) == 9000
     assert committed(broker, group, topic, ends) == ends
+    # with the model there, the workers join the group together and split the partitions from the start
+    ends = produce(broker, topic, hdfs_lines[:4000])
+    again = finish(start_worker(pipe, data, broker, topic, group, "--workers", "2", idle=6, instance="pod-0"))
+    assert not again["fitted"] and sorted(w["records"] > 0 for w in again["each"]) == [True, True], again
+    ids = stored_ids(data)
+    assert len(ids) == len(set(ids)) == 13000
+    assert committed(broker, group, topic, ends) == ends
 
 
 def test_workers_option_refuses_a_file_source(tmp_path, hdfs_log):

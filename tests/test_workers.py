@@ -1,0 +1,47 @@
+"""`logvec run --workers N` without a broker: the join barrier and the summary of several workers."""
+
+import threading
+import time
+
+from logvec.pipeline import RunSummary
+from logvec.workers import new_barrier, wait_for_siblings
+
+
+def test_workers_wait_for_each_other_before_joining_the_group():
+    barrier = new_barrier(3)
+    arrived: list[float] = []
+
+    def worker(i: int, delay: float) -> None:
+        time.sleep(delay)
+        assert wait_for_siblings(barrier, i, timeout_s=30)
+        arrived.append(time.monotonic())
+
+    threads = [threading.Thread(target=worker, args=(i, 0.3 * i)) for i in range(3)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(arrived) == 3
+    assert min(arrived) - start >= 0.6  # nobody went ahead of the last one
+
+
+def test_a_sibling_that_never_comes_does_not_hold_the_others():
+    barrier = new_barrier(2)
+    start = time.monotonic()
+    assert wait_for_siblings(barrier, 0, timeout_s=0.5) is False
+    assert time.monotonic() - start >= 0.5
+
+
+def test_summaries_of_workers_add_up():
+    a = RunSummary(lines=10, records=9, dead_letters=1, anomalies=2, templates=5, fitted=True, seconds=3.0,
+                   active_seconds=2.0, active_from=100.0, active_until=102.0, stage_seconds={"store": 1.0})
+    b = RunSummary(lines=20, records=20, templates=7, seconds=4.0, active_seconds=2.5, active_from=100.5,
+                   active_until=103.0, stage_seconds={"store": 0.5, "mask": 0.2})
+    idle = RunSummary(seconds=4.0)  # a worker that got no partition
+    s = RunSummary.merge([a.to_dict(), b.to_dict(), idle.to_dict()])
+    assert (s.lines, s.records, s.dead_letters, s.anomalies) == (30, 29, 1, 2)
+    assert s.templates == 7 and s.fitted and s.seconds == 4.0
+    assert (s.active_from, s.active_until, s.active_seconds) == (100.0, 103.0, 3.0)
+    assert s.stage_seconds == {"store": 1.5, "mask": 0.2}
+    assert s.lines_per_second == 10.0
