@@ -6,10 +6,10 @@
     GET /api/sessions      ?anomalies=true&limit=20
     GET /healthz           the process is up
     GET /readyz            the model is loaded and the store answers (503 otherwise)
+    GET /metrics           Prometheus
 
 A model fitted after the server started (the worker's first warm-up), or refitted, is picked up by the next
 request. The vectorizer is warmed when a model is loaded, so the first search does not pay for it.
-    GET /metrics           Prometheus
 """
 
 from __future__ import annotations

@@ -143,9 +143,9 @@ def run(
 
 def _run_workers(pipeline: Path, input: Optional[list[str]], data_dir: Optional[Path],
                  exit_when_idle: Optional[float], metrics_port: Optional[int], workers: int, format: Format) -> None:
-    from logvec.pipeline import RunSummary, dead_letter_place
     import shutil
 
+    from logvec.pipeline import RunSummary, dead_letter_place
     from logvec.workers import new_barrier, run_workers, worker_argv
 
     config = _load(pipeline)

@@ -58,7 +58,7 @@ def wait_for_siblings(barrier: Path, index: int, timeout_s: float = BARRIER_TIME
 
 def run_workers(argvs: list[list[str]], poll_s: float = 0.2) -> tuple[list[dict], int]:
     """Run the workers to the end. Returns their summaries (of those that printed one) and the exit code:
-    0, or the first failure's (the others are then asked to stop)."""
+    0, or the first failure's (the others are then asked to stop; a worker killed by signal N is 128 + N)."""
     procs = [subprocess.Popen(argv, stdout=subprocess.PIPE) for argv in argvs]  # stderr: the terminal's
 
     def forward(signum, frame) -> None:
@@ -79,6 +79,7 @@ def run_workers(argvs: list[list[str]], poll_s: float = 0.2) -> tuple[list[dict]
         for s, handler in previous.items():
             signal.signal(s, handler)
     code = code or next((p.returncode for p in procs if p.returncode != 0), 0)
+    code = 128 - code if code < 0 else code
     summaries = []
     for p in procs:
         out = p.stdout.read().decode() if p.stdout else ""
