@@ -29,7 +29,6 @@ class Health:
 
     def set_ready(self) -> None:
         self.ready = True
-        self.beat()
 
     def since_beat(self) -> float:
         return self._clock() - self._last_beat

@@ -7,7 +7,6 @@ The directory holds `model.pkl` and a human-readable `meta.json` (versions, pipe
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import time
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 import logvec
+from logvec.atomic import replaced
 from logvec.config import PipelineConfig
 from logvec.detect import Detections, Detector, Sample, make_detector
 from logvec.masking import Masker
@@ -100,16 +100,13 @@ class Model:
     def save(self, directory: str | Path) -> None:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        tmp = d / f"model.pkl.{os.getpid()}.tmp"  # several workers may share the directory
-        with open(tmp, "wb") as f:
+        with replaced(d / "model.pkl") as tmp, open(tmp, "wb") as f:  # several workers may share the directory
             pickle.dump({"miner": self.miner, "vectorizer": self.vectorizer, "detector": self.detector,
                          "session_featurizer": self.session_featurizer, "session_detector": self.session_detector},
                         f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, d / "model.pkl")  # atomic: a crash never leaves half a model
         self.meta["templates"] = self.miner.n_templates
-        tmp = d / f"meta.json.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(self.meta, indent=2) + "\n")
-        os.replace(tmp, d / "meta.json")
+        with replaced(d / "meta.json") as tmp:
+            tmp.write_text(json.dumps(self.meta, indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: str | Path, config: PipelineConfig | None = None) -> "Model":

@@ -194,12 +194,9 @@ class Parser:
         """As `_regex_columns`, one line at a time (json, plain)."""
         outs = list(map(self._parse_one, lines))
         refused = {i: out for i, out in enumerate(outs) if isinstance(out, str)}
-        rows = [out for out in outs if not isinstance(out, str)] if refused else outs
-        columns = [list(c) for c in zip(*rows)] if rows else [[], [], [], [], []]
-        if refused:  # put the refused back as empty rows so that columns stay aligned with `lines`
-            for c in columns:
-                for i in sorted(refused):
-                    c.insert(i, None)
+        if refused:  # an empty row stands in for each, so that columns stay aligned with `lines`
+            outs = [(None,) * 5 if isinstance(out, str) else out for out in outs]
+        columns = [list(c) for c in zip(*outs)] if outs else [[], [], [], [], []]
         return (*columns, refused)  # type: ignore[return-value]
 
     def parse(self, raw: RawBatch) -> tuple[RecordBatch, list[DeadLetter]]:

@@ -340,20 +340,24 @@ def prepare_batch(raw: RawBatch, parser: Parser, masker: Masker, model: Model,
     return records, vectors, dead
 
 
+def _dead_letter_topic(config: PipelineConfig) -> str | None:
+    return config.source.dead_letter_topic if config.source.type == "kafka" else None
+
+
 def open_dead_letters(config: PipelineConfig, data_dir: Path):
     """The Kafka dead-letter topic when the source names one, else DATA_DIR/dead-letters.jsonl."""
-    if config.source.type == "kafka" and config.source.dead_letter_topic:
+    topic = _dead_letter_topic(config)
+    if topic:
         from logvec.sinks.kafka import KafkaDeadLetters
 
-        return KafkaDeadLetters(config.source, config.source.dead_letter_topic)
+        return KafkaDeadLetters(config.source, topic)
     return DeadLetterFile(data_dir / "dead-letters.jsonl")
 
 
 def dead_letter_place(config: PipelineConfig, data_dir: Path) -> str:
     """Where `open_dead_letters` writes, without opening it (no producer connects)."""
-    if config.source.type == "kafka" and config.source.dead_letter_topic:
-        return f"Kafka topic {config.source.dead_letter_topic}"
-    return str(data_dir / "dead-letters.jsonl")
+    topic = _dead_letter_topic(config)
+    return f"Kafka topic {topic}" if topic else str(data_dir / "dead-letters.jsonl")
 
 
 def reason_kind(reason: str) -> str:

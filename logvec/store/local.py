@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from logvec.atomic import replaced
 from logvec.filelock import FileLock
 from logvec.records import RecordBatch
 from logvec.store.base import Hit, SearchFilters, SessionRow, StoreCorruptError, StoreDimensionError
@@ -135,9 +136,8 @@ class LocalStore:
             self.dim = self._read_dim()
         if self.dim is None:
             self.dim = dim
-            tmp = self.path / f"meta.json.{os.getpid()}.tmp"
-            tmp.write_text(json.dumps({"dim": dim, "format": 1}))
-            os.replace(tmp, self.path / "meta.json")
+            with replaced(self.path / "meta.json") as tmp:
+                tmp.write_text(json.dumps({"dim": dim, "format": 1}))
         elif dim != self.dim:
             raise StoreDimensionError(
                 f"the store at {self.path} holds {self.dim}-dimensional vectors but these are {dim}-dimensional "
@@ -271,9 +271,8 @@ class LocalStore:
             self._index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         if self._index.ntotal < self._n_vectors:
             self._index.add(np.ascontiguousarray(self._vectors()[self._index.ntotal:]))
-            tmp = self.path / f"hnsw.faiss.{os.getpid()}.tmp"  # readers in other processes see whole files
-            faiss.write_index(self._index, str(tmp))
-            os.replace(tmp, index_path)
+            with replaced(index_path) as tmp:  # readers in other processes see whole files
+                faiss.write_index(self._index, str(tmp))
         return self._index
 
     def _where(self, f: SearchFilters) -> tuple[str, list]:
