@@ -1,7 +1,9 @@
 import pytest
 
 from logvec.config import CustomMask, MaskingConfig
-from logvec.masking import Masker
+import re
+
+from logvec.masking import BUILTIN_PATTERNS, Masker
 
 from .conftest import LOGHUB_SYSTEMS
 
@@ -58,10 +60,36 @@ def test_token_cache_across_batches_equals_line_by_line_and_stays_bounded(shared
         out += m.mask(batch)
         batch_tokens = set(" ".join(batch).split(" "))
         seen |= batch_tokens
-        assert len(m._tokens) <= 5000 + len(batch_tokens)  # cleared when full (one batch may overshoot)
+        assert len(m._shapes) <= 5000 + len(batch_tokens)  # cleared when full (one batch may overshoot)
     assert len(seen) > 5 * 5000  # so the cache was cleared several times on the way
     assert out == [m.mask_one(x) for x in lines]
     assert m.mask(lines[:700]) == out[:700]  # again, from the cache
+
+
+@pytest.mark.parametrize("builtin", [["ip", "uuid"], ["hex", "time"]])
+def test_masks_that_leave_digits_keep_the_tokens_own_digits(shared_data, builtin):
+    """Tokens are remembered by shape (2-9 read as 1); where a mask leaves digits in place, the output must
+    still hold the token's own digits, not its shape's."""
+    m = Masker(MaskingConfig(builtin=builtin, cache_size=2000))
+    lines = []
+    for system in LOGHUB_SYSTEMS[:6]:
+        lines += (shared_data / "loghub_2k" / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
+    out = [x for start in range(0, len(lines), 900) for x in m.mask(lines[start:start + 900])]
+    assert out == [m.mask_one(x) for x in lines]
+    assert any(ch in x for x in out for ch in "23456789")  # digits were left, and came out as they were
+
+
+def test_guard_before_the_builtin_masks_changes_no_match(shared_data):
+    """The built-in alternation runs behind a look-behind that skips positions after an ASCII letter or digit;
+    masking must be what the bare alternation gives, on every Loghub line and on edge cases of each mask's
+    own boundary (after `_`, after non-ASCII letters, inside hex and dotted words)."""
+    bare = re.compile("|".join(f"(?P<{n}>{p})" for n, p in BUILTIN_PATTERNS.items()))
+    lines = ["x_http://a.example.com/p 1", "éhttp://h.io/x", "é12 _12 a_0x1f _deadbeef12 ._5 -7", "v1.2.3 x-1.5e3",
+             "_3f2504e0-4f89-11d3-9a0c-0305e82c3301 _10.0.0.1:80 _/a/b _a.b.example.org _12:30"]
+    for system in LOGHUB_SYSTEMS:
+        lines += (shared_data / "loghub_2k" / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
+    m = Masker()
+    assert [m.mask_one(x) for x in lines] == [bare.sub(m._builtin_repl, x) for x in lines]
 
 
 def test_spacing_survives_masking():
