@@ -1,8 +1,8 @@
+import re
+
 import pytest
 
 from logvec.config import CustomMask, MaskingConfig
-import re
-
 from logvec.masking import BUILTIN_PATTERNS, Masker
 
 from .conftest import LOGHUB_SYSTEMS
