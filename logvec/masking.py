@@ -109,8 +109,9 @@ class Masker:
                     cache["\n"] = "\n"
                 unseen = set(tokens).difference(cache)
             new = list(unseen)
-            out = self.builtin.sub(self._builtin_repl, "\n".join(new)).split("\n")  # type: ignore[union-attr]
-            if not keep_digits:
+            masked = self.builtin.sub(self._builtin_repl, "\n".join(new))  # type: ignore[union-attr]
+            out = masked.split("\n")
+            if not keep_digits and _KEPT_DIGIT.search(masked):  # usually none: one scan of the whole run
                 out = [None if _KEPT_DIGIT.search(o) else o for o in out]
             cache.update(zip(new, out))
         return itemgetter(*tokens)(cache) if len(tokens) > 1 else (cache[tokens[0]],)  # one C call
