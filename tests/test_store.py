@@ -174,3 +174,34 @@ def test_a_vector_file_shorter_than_its_table_is_refused(tmp_path):
     with pytest.raises(StoreCorruptError, match="vectors.f32 holds 3 vectors but records.sqlite knows 10"):
         s.upsert(batch(5, start=10), Vectors.from_dense(unit(np.random.default_rng(2), 5, 16)))
     assert s.count() == 10  # the refused batch left nothing behind
+
+
+def test_the_log_is_checkpointed_by_a_thread_not_by_the_writer(tmp_path):
+    """The write-ahead log is copied back into records.sqlite by the store's checkpoint thread while the store
+    stays open (the writer's own autocheckpoint is only a far-off safety net), and closing stops the thread."""
+    import time
+
+    s = LocalStore(tmp_path, checkpoint_interval_s=0.05)
+    db_file = tmp_path / "records.sqlite"
+    empty = db_file.stat().st_size
+    rng = np.random.default_rng(3)
+    for b in range(10):
+        s.upsert(batch(500, start=b * 500), Vectors.from_dense(unit(rng, 500, 16)))
+    deadline = time.monotonic() + 10
+    while db_file.stat().st_size == empty and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert s._checkpointer.checkpoints >= 1
+    assert db_file.stat().st_size > empty  # pages reached the database file, the store still open
+    thread = s._checkpointer._thread
+    assert thread is not None and thread.is_alive()
+    s.close()
+    assert not thread.is_alive()
+    assert LocalStore(tmp_path).count() == 5000
+
+
+def test_a_store_that_is_only_read_starts_no_checkpoint_thread(tmp_path):
+    """The API server's store reads: opening one (which creates the tables) and searching start no thread."""
+    reader = LocalStore(tmp_path)
+    reader.count(), reader.knn(np.ones(16, np.float32), k=1)
+    assert reader._checkpointer._thread is None
+    reader.close()

@@ -32,6 +32,7 @@ import numpy as np
 from logvec.atomic import replaced
 from logvec.filelock import FileLock
 from logvec.records import RecordBatch
+from logvec.store.checkpointer import Checkpointer
 from logvec.store.base import Hit, SearchFilters, SessionRow, StoreCorruptError, StoreDimensionError
 from logvec.vectorize.base import Vectors
 
@@ -73,7 +74,8 @@ INSERT OR REPLACE INTO records (id, ts, service, level, message, template, templ
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
-WAL_CHECKPOINT_PAGES = 16384
+# The writer checkpoints only when the checkpointer thread falls this far behind (256 MiB of log).
+WAL_SAFETY_PAGES = 65536
 _COLUMNS = "id, ts, service, level, message, template, template_id, is_anomaly, anomaly_score, reason, flags"
 
 
@@ -82,13 +84,15 @@ def _row_hash(row: np.ndarray) -> bytes:
 
 
 class LocalStore:
-    def __init__(self, path: str | Path, ann_threshold: int = 50_000, hnsw_m: int = 32, ef_search: int = 128):
+    def __init__(self, path: str | Path, ann_threshold: int = 50_000, hnsw_m: int = 32, ef_search: int = 128,
+                 checkpoint_interval_s: float = 2.0):
         self.path = Path(path)
         self.ann_threshold = ann_threshold
         self.hnsw_m = hnsw_m
         self.ef_search = ef_search
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        self._checkpointer = Checkpointer(self.path / "records.sqlite", checkpoint_interval_s)
         # autocommit: every write opens its own BEGIN IMMEDIATE (see `_write`); other writers wait their turn
         self._db = sqlite3.connect(self.path / "records.sqlite", check_same_thread=False, timeout=120,
                                    isolation_level=None)
@@ -99,9 +103,8 @@ class LocalStore:
                     if statement.strip():
                         self._db.execute(statement)
         self._db.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoint the WAL every 64 MiB rather than every 4 MiB: the pages every batch touches (the last
-        # leaves and the inner pages of the tables and indexes) are copied back far less often.
-        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+        # the log is copied back by a thread (see checkpointer.py), not by the commit that fills it
+        self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
         self.dim: int | None = self._read_dim()
         self._hashes: dict[bytes, int] = dict(self._db.execute("SELECT hash, row FROM vecs"))
         self._n_vectors = len(self._hashes)
@@ -115,6 +118,7 @@ class LocalStore:
         on a file lock first: the kernel wakes the next one the moment it is free, where SQLite's own busy
         wait sleeps up to 100 ms between tries (two Kafka workers on one store: 75k -> 119k lines/s)."""
         with FileLock(self.path / "write.lock"):
+            changes = self._db.total_changes
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -122,6 +126,8 @@ class LocalStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+        if self._db.total_changes != changes:  # rows written (creating the tables is not a reason)
+            self._checkpointer.notify()
 
     def _read_dim(self) -> int | None:
         meta_path = self.path / "meta.json"
@@ -354,5 +360,6 @@ class LocalStore:
                 want *= 4
 
     def close(self) -> None:
+        self._checkpointer.close()
         with self._lock:
             self._db.close()
