@@ -52,7 +52,7 @@ def wait_for_siblings(barrier: Path, index: int, timeout_s: float = BARRIER_TIME
     while sum(1 for _ in barrier.glob("ready-*")) < expected:
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.005)  # the workers start within milliseconds of each other: a later start is a longer run
+        time.sleep(0.05)
     return True
 
 

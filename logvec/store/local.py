@@ -12,7 +12,8 @@ Layout of the directory:
 
 Several processes may write one directory (workers of one consumer group on one machine): each write is one
 SQLite `BEGIN IMMEDIATE` transaction, and new vectors are appended to `vectors.f32` only while it is held, at
-the row count the database has committed, so rows are never interleaved or lost.
+the row count the database has committed, so rows are never interleaved or lost. The write-ahead log is copied
+back into `records.sqlite` by a thread of the writing process (`checkpointer.py`), never by a commit.
 """
 
 from __future__ import annotations
