@@ -62,7 +62,7 @@ class KafkaSourceConfig(_Strict):
         10000, ge=1, description="one poll is one batch: larger ones spread the offset commit and per-batch work")
     poll_timeout_ms: int = Field(
         200, ge=1, description="longest wait in one poll; an empty poll only loops back (a stop is seen at once). "
-        "1000 left a member that joined during a rebalance idle for 1 s in 2 of 12 two-worker runs on Tansu")
+        "1000 left a member that joined during a rebalance idle for 1 s (1 in 9 two-worker runs on Tansu)")
     fetch_min_bytes: int = Field(262144, ge=1, description="let the broker gather this much per fetch...")
     fetch_max_wait_ms: int = Field(100, ge=0, description="...or wait at most this long")
     session_timeout_ms: int = Field(10000, ge=1000)
