@@ -47,8 +47,8 @@ class Checkpointer:
                 if self._closing.wait(max(0.0, self.interval_s - (time.monotonic() - last))):
                     return
                 try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    self.checkpoints += 1
+                    busy, _, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.checkpoints += not busy
                 except sqlite3.OperationalError as e:  # another process is checkpointing: next time
                     log.debug("checkpoint skipped: %s", e)
                 last = time.monotonic()

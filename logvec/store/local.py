@@ -33,8 +33,8 @@ import numpy as np
 from logvec.atomic import replaced
 from logvec.filelock import FileLock
 from logvec.records import RecordBatch
-from logvec.store.checkpointer import Checkpointer
 from logvec.store.base import Hit, SearchFilters, SessionRow, StoreCorruptError, StoreDimensionError
+from logvec.store.checkpointer import Checkpointer
 from logvec.vectorize.base import Vectors
 
 _SCHEMA = """
