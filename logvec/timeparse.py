@@ -24,6 +24,11 @@ BUILTIN_FORMATS = (
 _ISO_BATCH = re.compile(r"(?:\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,6})?Z?\n)+")
 
 
+# syslog's "Jul  1 00:21:28" (day padded with a space, as RFC 3164 writes it, or two digits), no year
+_SYSLOG_BATCH = re.compile(r"(?:[A-Z][a-z]{2} (?: \d|\d\d) \d{2}:\d{2}:\d{2}\n)+")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 class TimestampParser:
     """`parse(text) -> epoch seconds` (NaN when no format fits); naive times are taken as UTC."""
 
@@ -46,11 +51,17 @@ class TimestampParser:
         return value
 
     def parse_many(self, values: list) -> np.ndarray:
-        """`parse_value` for a batch: the naive ISO ones at once, the rest one by one (cached)."""
+        """`parse_value` for a batch: the naive ISO ones and the syslog ones each at once, the rest one by one
+        (cached)."""
         out = np.full(len(values), np.nan)
         iso = [i for i, v in enumerate(values) if type(v) is str and v[4:5] == "-"]
         done = set(iso) if iso and self._iso_batch(values, iso, out) else set()
+        if len(done) == len(values):
+            return out
         rest = [i for i, v in enumerate(values) if v is not None and i not in done]
+        syslog = [i for i in rest if type(values[i]) is str and values[i][3:4] == " "]
+        if syslog and self._syslog_batch(values, syslog, out):
+            rest = sorted(set(rest).difference(syslog))
         if rest:
             out[rest] = [self.parse_value(values[i]) for i in rest]
         return out
@@ -65,6 +76,31 @@ class TimestampParser:
             out[iso] = np.array(texts, dtype="datetime64[us]").astype(np.int64) / 1e6
         except ValueError:  # an impossible date (Feb 30): one by one, where it becomes NaN
             return False
+        return True
+
+    @staticmethod
+    def _syslog_batch(values: list, at: list[int], out: np.ndarray) -> bool:
+        """Syslog times of this year, as fixed-width text rearranged by numpy into ISO (strptime took 9 µs
+        each). False, and nothing written, unless every one has the shape and is a real date."""
+        joined = "\n".join([values[i] for i in at]) + "\n"
+        if not _SYSLOG_BATCH.fullmatch(joined):
+            return False
+        for number, month in enumerate(_MONTHS, 1):
+            joined = joined.replace(f"{month} ", f"{number:02d} ")
+        # now "MM DD HH:MM:SS\n" each (a space-padded day gets its 0); a name that is no month stays letters
+        text = joined.replace("  ", " 0").encode("ascii")
+        if len(text) != 15 * len(at):
+            return False
+        src = np.frombuffer(text, dtype=np.uint8).reshape(len(at), 15)
+        iso = np.empty((len(at), 19), dtype=np.uint8)
+        iso[:, 0:5] = np.frombuffer(f"{datetime.now(timezone.utc).year:04d}-".encode(), dtype=np.uint8)
+        iso[:, 5:7], iso[:, 7], iso[:, 8:10], iso[:, 10], iso[:, 11:19] = (
+            src[:, 0:2], ord("-"), src[:, 3:5], ord("T"), src[:, 6:14])
+        try:
+            seconds = iso.view("S19").ravel().astype("datetime64[s]").astype(np.int64)
+        except ValueError:  # Feb 30, or a name that is no month: one by one, where it becomes NaN
+            return False
+        out[at] = seconds
         return True
 
     def parse_value(self, value: object) -> float:

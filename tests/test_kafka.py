@@ -258,6 +258,31 @@ def test_poison_messages_go_to_the_dead_letter_topic_with_their_reason(broker, h
     assert committed(broker, group, topic, ends) == ends
 
 
+def test_a_quiet_topic_does_not_keep_the_worker_busy(broker, hdfs_lines, tmp_path):
+    """noida-db answers an empty fetch at once (it ignores fetch_max_wait_ms), and kafka-python then sends the
+    next one straight away: a poll that waited for data spun a core for as long as the topic was quiet."""
+    from logvec.config import load_pipeline
+    from logvec.sources.kafka import KafkaSource
+
+    topic = create_topic(broker)
+    produce(broker, topic, hdfs_lines[:300])
+    config = load_pipeline(kafka_pipeline(tmp_path)).source
+    config.bootstrap_servers, config.topics, config.group_id = broker, [topic], "g-quiet"
+    source = KafkaSource(config, max_line_bytes=65536, idle_exit=3.0)
+    lines, quiet_from = 0, None
+    try:
+        for batch in source:
+            lines += len(batch)
+            if lines == 300 and quiet_from is None:
+                quiet_from = time.monotonic(), time.process_time()
+    finally:
+        source.close()
+    assert quiet_from is not None, lines
+    wall, cpu = time.monotonic() - quiet_from[0], time.process_time() - quiet_from[1]
+    assert wall >= 3.0
+    assert cpu < 0.25 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s of a quiet topic"
+
+
 def test_sigterm_finishes_the_batch_commits_and_exits_0(broker, hdfs_lines, tmp_path):
     topic, group = create_topic(broker), "g-term"
     ends = produce(broker, topic, (hdfs_lines * 2)[:9000])

@@ -187,16 +187,34 @@ def test_kafka_messages_become_lines_or_dead_letters_with_offsets_past_both():
     ["2026-11-26T19:38:43+02:00", "081109 203615", "Nov 26 19:38:43", None, 1_700_000_000_123, "now", "",
      "2026-11-26 19:38:43,761", "1700000000.5", "26/Nov/2026:19:38:43 +0100", "2026-13-01 00:00:00"],
     ["2026-11-26 19:38:43", "2026-02-29 00:00:00"],
+    ["Jul  1 00:21:28", "Dec 10 06:55:46", "Nov 26 19:38:43", "Jun 14 15:16:01"],
+    ["Jul  1 00:21:28", "Jul 1 00:21:28", "Feb 30 00:00:00", "nov 26 19:38:43", "Now 26 19:38:43", None],
 ])
 def test_batch_timestamps_equal_one_by_one(values):
-    """Naive ISO times go through numpy as one batch, the rest one by one: same epochs either way (a batch
-    with a bad or zoned ISO time falls back whole, an impossible date is NaN, not an error)."""
+    """Naive ISO times and syslog times each go through numpy as one batch, the rest one by one: same epochs
+    either way (a batch with a bad, zoned or unpadded time falls back whole, an impossible date is NaN, not an
+    error)."""
     from logvec.timeparse import TimestampParser
 
     batch = TimestampParser().parse_many(values)
     one = TimestampParser()
     np.testing.assert_array_equal(batch, [one.parse_value(v) for v in values])
-    assert not np.isnan(batch[[i for i, v in enumerate(values) if v and v not in ("now", "2026-13-01 00:00:00", "2026-02-29 00:00:00")]]).any()
+    bad = ("now", "2026-13-01 00:00:00", "2026-02-29 00:00:00", "Feb 30 00:00:00", "Now 26 19:38:43")
+    assert not np.isnan(batch[[i for i, v in enumerate(values) if v and v not in bad]]).any()
+
+
+def test_syslog_times_of_a_batch_are_read_at_once(shared_data):
+    """Every Linux and OpenSSH time in Loghub, one batch: numpy reads them (nothing reaches the one-by-one
+    parser and its cache), with the epochs it gives."""
+    from logvec.timeparse import TimestampParser
+
+    values = [line[:15] for name in ("Linux", "OpenSSH")
+              for line in (shared_data / "loghub_2k" / name / f"{name}_2k.log").read_text().splitlines()]
+    batch = TimestampParser()
+    got = batch.parse_many(values)
+    assert not batch._cache
+    one = TimestampParser()
+    np.testing.assert_array_equal(got, [one.parse(v) for v in values])
 
 
 JUNK = ["", "   ", "\x00\x01\x02binary\x03", "\t", "ok \x1b[31mcolour\x1b[0m line", "\u2028", "x" * 300,
