@@ -123,12 +123,13 @@ class TimestampParser:
             order = [self._last] + self.formats if self._last else self.formats
             for fmt in order:
                 try:
-                    dt = datetime.strptime(text, fmt)
+                    if "%Y" in fmt or "%y" in fmt:
+                        dt = datetime.strptime(text, fmt)
+                    else:  # no year written: this one (read with the rest, so that Feb 29 is a date in leap years)
+                        dt = datetime.strptime(f"{datetime.now(timezone.utc).year} {text}", f"%Y {fmt}")
                 except ValueError:
                     continue
                 self._last = fmt
-                if "%Y" not in fmt and "%y" not in fmt:
-                    dt = dt.replace(year=datetime.now(timezone.utc).year)
                 break
         if dt is None:
             return math.nan

@@ -189,6 +189,7 @@ def test_kafka_messages_become_lines_or_dead_letters_with_offsets_past_both():
     ["2026-11-26 19:38:43", "2026-02-29 00:00:00"],
     ["Jul  1 00:21:28", "Dec 10 06:55:46", "Nov 26 19:38:43", "Jun 14 15:16:01"],
     ["Jul  1 00:21:28", "Jul 1 00:21:28", "Feb 30 00:00:00", "nov 26 19:38:43", "Now 26 19:38:43", None],
+    ["Feb 29 12:00:00", "Mar  1 00:00:00"],  # a date only in leap years: NaN in others, both ways
 ])
 def test_batch_timestamps_equal_one_by_one(values):
     """Naive ISO times and syslog times each go through numpy as one batch, the rest one by one: same epochs
@@ -199,8 +200,30 @@ def test_batch_timestamps_equal_one_by_one(values):
     batch = TimestampParser().parse_many(values)
     one = TimestampParser()
     np.testing.assert_array_equal(batch, [one.parse_value(v) for v in values])
-    bad = ("now", "2026-13-01 00:00:00", "2026-02-29 00:00:00", "Feb 30 00:00:00", "Now 26 19:38:43")
+    bad = ("now", "2026-13-01 00:00:00", "2026-02-29 00:00:00", "Feb 30 00:00:00", "Now 26 19:38:43",
+           "Feb 29 12:00:00")
     assert not np.isnan(batch[[i for i, v in enumerate(values) if v and v not in bad]]).any()
+
+
+def test_a_time_without_a_year_takes_this_one_feb_29_included(monkeypatch):
+    """Syslog writes no year: it is the current one, read together with the rest, so that Feb 29 is a date in
+    a leap year (strptime alone would read it against 1900 and refuse it) — in the batch and one by one."""
+    from datetime import datetime, timezone
+
+    from logvec import timeparse
+
+    class In2028(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2028, 6, 1, tzinfo=tz)
+
+    monkeypatch.setattr(timeparse, "datetime", In2028)
+    values = ["Feb 29 12:00:00", "Mar  1 00:00:00"]
+    expected = [datetime(2028, 2, 29, 12, tzinfo=timezone.utc).timestamp(),
+                datetime(2028, 3, 1, tzinfo=timezone.utc).timestamp()]
+    assert timeparse.TimestampParser().parse_many(values).tolist() == expected
+    one = timeparse.TimestampParser()
+    assert [one.parse(v) for v in values] == expected
 
 
 def test_syslog_times_of_a_batch_are_read_at_once(shared_data):
