@@ -29,6 +29,11 @@ _SYSLOG_BATCH = re.compile(r"(?:[A-Z][a-z]{2} (?: \d|\d\d) \d{2}:\d{2}:\d{2}\n)+
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
+def _this_year() -> int:
+    """The year of a time that writes none (syslog): the current one, in UTC like naive times."""
+    return datetime.now(timezone.utc).year
+
+
 class TimestampParser:
     """`parse(text) -> epoch seconds` (NaN when no format fits); naive times are taken as UTC."""
 
@@ -61,7 +66,8 @@ class TimestampParser:
         rest = [i for i, v in enumerate(values) if v is not None and i not in done]
         syslog = [i for i in rest if type(values[i]) is str and values[i][3:4] == " "]
         if syslog and self._syslog_batch(values, syslog, out):
-            rest = sorted(set(rest).difference(syslog))
+            taken = set(syslog)
+            rest = [i for i in rest if i not in taken]
         if rest:
             out[rest] = [self.parse_value(values[i]) for i in rest]
         return out
@@ -87,18 +93,19 @@ class TimestampParser:
             return False
         for number, month in enumerate(_MONTHS, 1):
             joined = joined.replace(f"{month} ", f"{number:02d} ")
-        # now "MM DD HH:MM:SS\n" each (a space-padded day gets its 0); a name that is no month stays letters
+        # now "MM DD HH:MM:SS\n" each (a space-padded day gets its 0); a name that is no month kept its three
+        # letters, and so its line a character more
         text = joined.replace("  ", " 0").encode("ascii")
         if len(text) != 15 * len(at):
             return False
         src = np.frombuffer(text, dtype=np.uint8).reshape(len(at), 15)
         iso = np.empty((len(at), 19), dtype=np.uint8)
-        iso[:, 0:5] = np.frombuffer(f"{datetime.now(timezone.utc).year:04d}-".encode(), dtype=np.uint8)
+        iso[:, 0:5] = np.frombuffer(f"{_this_year():04d}-".encode(), dtype=np.uint8)
         iso[:, 5:7], iso[:, 7], iso[:, 8:10], iso[:, 10], iso[:, 11:19] = (
             src[:, 0:2], ord("-"), src[:, 3:5], ord("T"), src[:, 6:14])
         try:
             seconds = iso.view("S19").ravel().astype("datetime64[s]").astype(np.int64)
-        except ValueError:  # Feb 30, or a name that is no month: one by one, where it becomes NaN
+        except ValueError:  # Feb 30: one by one, where it becomes NaN
             return False
         out[at] = seconds
         return True
@@ -125,8 +132,8 @@ class TimestampParser:
                 try:
                     if "%Y" in fmt or "%y" in fmt:
                         dt = datetime.strptime(text, fmt)
-                    else:  # no year written: this one (read with the rest, so that Feb 29 is a date in leap years)
-                        dt = datetime.strptime(f"{datetime.now(timezone.utc).year} {text}", f"%Y {fmt}")
+                    else:  # no year written: read with this one, so that Feb 29 is a date in leap years
+                        dt = datetime.strptime(f"{_this_year()} {text}", f"%Y {fmt}")
                 except ValueError:
                     continue
                 self._last = fmt
