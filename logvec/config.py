@@ -64,9 +64,9 @@ class KafkaSourceConfig(_Strict):
         200, ge=1, description="longest wait in one poll; an empty poll only loops back (a stop is seen at once). "
         "1000 left a member that joined during a rebalance idle for 1 s (1 in 9 two-worker runs on Tansu)")
     idle_poll_interval_ms: int = Field(
-        50, ge=1, description="once a poll came back empty in a stable group, look again this often without waiting inside the "
-        "poll: a broker that answers an empty fetch at once instead of holding it (noida-db) made a waiting poll "
-        "spin a core for as long as the topic was quiet")
+        50, ge=1, description="once a poll came back empty in a stable group, look again this often without "
+        "waiting inside the poll: a broker that answers an empty fetch at once instead of holding it (noida-db) "
+        "made a waiting poll spin a core for as long as the topic was quiet")
     fetch_min_bytes: int = Field(262144, ge=1, description="let the broker gather this much per fetch...")
     fetch_max_wait_ms: int = Field(100, ge=0, description="...or wait at most this long")
     session_timeout_ms: int = Field(10000, ge=1000)
