@@ -25,4 +25,7 @@ CONSUMER_LAG = Gauge("logvec_consumer_lag_messages", "Kafka: highwater minus pos
 COMMITS = Counter("logvec_commits_total", "Kafka offset commits after a stored batch.")
 COMMIT_FAILURES = Counter("logvec_commit_failures_total", "Kafka commits that failed (batch will be re-read).")
 REBALANCES = Counter("logvec_rebalances_total", "Kafka consumer-group rebalances seen, by event.", ["event"])
+CHECKPOINTS = Counter("logvec_store_checkpoints_total",
+                      "Embedded store: write-ahead-log checkpoints by result (done; skipped: another process was "
+                      "checkpointing; failed: see the log, tried again after the next write).", ["result"])
 ALERTS = Counter("logvec_alerts_published_total", "Anomaly alerts published.")

@@ -66,9 +66,15 @@ _CONTROL_BYTES = bytes([*range(0x09), *range(0x0E, 0x20), 0x7F])
 _NOT_CONTROL_BYTES = bytes(sorted(set(range(256)) - set(_CONTROL_BYTES)))
 
 
+def has_control_bytes(data: bytes) -> bool:
+    """Whether UTF-8 `data` holds a character `_CONTROL` matches (bytes.translate drops all but them; the bytes
+    of a multi-byte character are never among them)."""
+    return bool(data.translate(None, _NOT_CONTROL_BYTES))
+
+
 def _has_control(text: str) -> bool:
-    """`_CONTROL.search(text) is not None`, several times faster (bytes.translate drops all but them)."""
-    return bool(text.encode("utf-8", "surrogatepass").translate(None, _NOT_CONTROL_BYTES))
+    """`_CONTROL.search(text) is not None`, several times faster."""
+    return has_control_bytes(text.encode("utf-8", "surrogatepass"))
 
 
 class Parser:
@@ -201,7 +207,7 @@ class Parser:
 
     def parse(self, raw: RawBatch) -> tuple[RecordBatch, list[DeadLetter]]:
         dead: list[DeadLetter] = []
-        keep = self._screen(raw.lines, raw.origins, raw.flags, dead)
+        keep = None if raw.screened else self._screen(raw.lines, raw.origins, raw.flags, dead)
         pick = (lambda col: col) if keep is None else (lambda col: [col[i] for i in keep])  # noqa: E731
         lines, origins, in_flags = pick(raw.lines), pick(raw.origins), pick(raw.flags)
         metas = pick(raw.meta) if raw.meta is not None else None

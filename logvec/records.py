@@ -17,6 +17,9 @@ class RawBatch:
     meta: list | None = None  # per line, where the source has more (Kafka: the ConsumerRecord: key, time, headers)
     dead: list = field(default_factory=list)  # DeadLetters the source found before parsing
     offsets: dict = field(default_factory=dict)  # source position to commit once this batch is stored
+    # the source already found every line non-blank, one line, free of control characters (Kafka checks the
+    # joined values it decodes anyway): the parser skips looking for blank lines and binary junk again
+    screened: bool = False
 
     def __post_init__(self) -> None:
         if not self.flags:

@@ -180,6 +180,47 @@ def test_kafka_messages_become_lines_or_dead_letters_with_offsets_past_both():
     assert "exceeds parse.max_line_bytes (64)" in reasons["logs/1/43"]
     assert reasons["logs/1/42"] == reasons["logs/1/44"] == reasons["logs/1/45"] == "empty message value"
     assert batch.offsets == {clean: 12, mixed: 47}
+    assert not batch.screened  # the one-by-one path does not look for control characters: the parser does
+
+
+@pytest.mark.parametrize("pipeline", ["default.yaml", "kafka.yaml"])
+def test_a_kafka_poll_of_plain_lines_is_not_screened_twice(shared_data, pipeline):
+    """The source marks a poll whose values it decoded together and found free of blank lines and control
+    characters, and the parser then skips its own look: same records either way. A value with a control
+    character, valid UTF-8 or not, leaves the poll to the parser's screen, which dead-letters binary junk."""
+    from kafka import TopicPartition
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    from logvec.config import KafkaSourceConfig
+    from logvec.sources.kafka import KafkaSource
+
+    def poll(values):
+        tps = [TopicPartition("logs", p) for p in range(3)]
+        return {tp: [ConsumerRecord(tp.topic, tp.partition, -1, o, 0, 0, None, v, [], None, 0, 0, 0)
+                     for o, v in enumerate(values[i::3])] for i, tp in enumerate(tps)}
+
+    lines = []
+    for path in sorted((shared_data / "loghub_2k").glob("*/*_2k.log")):
+        lines += [line for line in path.read_text(errors="replace").splitlines()[:300] if line.strip()]
+    values = [line.encode() for line in lines]
+    source = KafkaSource(KafkaSourceConfig(type="kafka", bootstrap_servers="127.0.0.1:9", topics=["logs"]),
+                         max_line_bytes=65536)
+    config = load_pipeline(PIPELINES / pipeline).parse
+    batch = source._to_batch(poll(values))
+    assert batch.screened and len(batch) == len(values)
+    records, dead = Parser(config).parse(batch)
+    batch.screened = False
+    again, dead_again = Parser(config).parse(batch)
+    assert rows_of(records) == rows_of(again) and dead == dead_again == []
+
+    for junk in (b"\x00\x01\x02\x03\x04\x05 binary", b"ok \x1b[31mcolour\x1b[0m line"):
+        batch = source._to_batch(poll([junk, *values[:50]]))
+        assert not batch.screened and batch.lines[0] == junk.decode()
+        records, dead = Parser(config).parse(batch)
+        if junk.startswith(b"\x00"):
+            assert [(d.origin, d.reason[:11]) for d in dead] == [("logs/0/0", "binary data")] and len(records) == 50
+        else:
+            assert not dead and records.ids[0] == "logs/0/0" and len(records) == 51
 
 
 @pytest.mark.parametrize("values", [

@@ -199,6 +199,47 @@ def test_the_log_is_checkpointed_by_a_thread_not_by_the_writer(tmp_path):
     assert LocalStore(tmp_path).count() == 5000
 
 
+def test_a_checkpoint_that_fails_is_counted_and_tried_again(tmp_path, caplog):
+    """A fault (here the database cannot be opened: its directory is missing) is logged once and counted,
+    and the thread lives on: once the database is there, the next write's checkpoint goes through."""
+    import sqlite3
+    import time
+
+    from prometheus_client import REGISTRY
+
+    from logvec.store.checkpointer import Checkpointer
+
+    def count(result):
+        return REGISTRY.get_sample_value("logvec_store_checkpoints_total", {"result": result}) or 0
+
+    def wait_for(predicate):
+        deadline = time.monotonic() + 10
+        while not predicate() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert predicate()
+
+    path = tmp_path / "later" / "records.sqlite"
+    failed = count("failed")
+    checkpointer = Checkpointer(path, interval_s=0.02)
+    try:
+        for _ in range(3):
+            checkpointer.notify()
+            wait_for(lambda: count("failed") > failed)
+            failed = count("failed")
+        assert checkpointer._thread.is_alive() and checkpointer.checkpoints == 0
+        assert sum("checkpoint of" in r.message for r in caplog.records if r.levelname == "WARNING") == 1
+        path.parent.mkdir()
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (x)")
+        db.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1000)])
+        checkpointer.notify()
+        wait_for(lambda: checkpointer.checkpoints >= 1)
+        db.close()
+    finally:
+        checkpointer.close()
+
+
 def test_a_store_that_is_only_read_starts_no_checkpoint_thread(tmp_path):
     """The API server's store reads: opening one (which creates the tables) and searching start no thread."""
     reader = LocalStore(tmp_path)

@@ -20,6 +20,7 @@ from kafka.structs import MemberState
 from logvec.config import KafkaSourceConfig
 from logvec.deadletter import DeadLetter
 from logvec.metrics import COMMIT_FAILURES, COMMITS, CONSUMER_LAG, REBALANCES, RECORDS_CONSUMED
+from logvec.parse import has_control_bytes
 from logvec.records import RawBatch
 
 log = logging.getLogger("logvec.kafka")
@@ -72,16 +73,18 @@ class KafkaSource:
 
     # ------------------------------------------------------------ batches
     def _to_batch(self, polled: dict) -> RawBatch:
-        batch = RawBatch([], [], meta=[])
+        batch = RawBatch([], [], meta=[], screened=True)
         for tp, messages in polled.items():
             if not messages:
                 continue
             values, end = [m.value for m in messages], messages[-1].offset + 1
             prefix = f"{tp.topic}/{tp.partition}/"
             origins = [prefix + str(m.offset) for m in messages]
-            lines = self._decode_all(values)
-            if lines is None:  # something in here is not a plain line: sort the messages one by one
-                lines, kept = [], []
+            decoded = self._decode_all(values)
+            if decoded is not None:
+                lines, clean = decoded
+            else:  # something in here is not a plain line: sort the messages one by one
+                lines, clean, kept = [], False, []
                 for i, value in enumerate(values):
                     text, why = self._decode_one(value)
                     if why is None:
@@ -92,6 +95,7 @@ class KafkaSource:
                         batch.dead.append(
                             DeadLetter(origins[i], why, raw.decode("utf-8", "replace"), raw_bytes=value or b""))
                 origins, messages = [origins[i] for i in kept], [messages[i] for i in kept]
+            batch.screened = batch.screened and clean  # else the parser screens the whole batch again
             batch.lines += lines
             batch.origins += origins
             batch.meta += messages  # the ConsumerRecords: key, headers and time are read only when mapped
@@ -100,18 +104,20 @@ class KafkaSource:
         RECORDS_CONSUMED.inc(len(batch.lines) + len(batch.dead))
         return batch
 
-    def _decode_all(self, values: list) -> list[str] | None:
-        """The common case in C: every value a non-empty, one-line UTF-8 text under the size limit."""
+    def _decode_all(self, values: list) -> tuple[list[str], bool] | None:
+        """The common case in C: every value a non-empty, one-line UTF-8 text under the size limit. Returns the
+        lines and whether none holds a control character (then the parser need not screen them again)."""
         if None in values or max(map(len, values)) > self.max_line_bytes:
             return None
+        data = b"\n".join(values)
         try:
-            text = b"\n".join(values).decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             return None
         lines = text.split("\n")
         if len(lines) != len(values) or "" in map(str.strip, lines):
             return None
-        return [line.rstrip("\r") for line in lines] if "\r" in text else lines
+        return ([line.rstrip("\r") for line in lines] if "\r" in text else lines), not has_control_bytes(data)
 
     def _decode_one(self, value: bytes | None) -> tuple[str, str | None]:
         if value is None or not value.strip():

@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+from logvec.metrics import CHECKPOINTS
+
 log = logging.getLogger("logvec.store")
 
 
@@ -26,7 +28,7 @@ class Checkpointer:
     def __init__(self, db_path: str | Path, interval_s: float = 2.0) -> None:
         self.db_path = Path(db_path)
         self.interval_s = interval_s
-        self.checkpoints = 0  # completed PASSIVE checkpoints (tests, debugging)
+        self.checkpoints = 0  # completed PASSIVE checkpoints (tests, debugging; `logvec_store_checkpoints_total`)
         self._written = threading.Event()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
@@ -38,22 +40,33 @@ class Checkpointer:
         self._written.set()
 
     def _run(self) -> None:
-        db = sqlite3.connect(self.db_path, isolation_level=None, timeout=0)
+        db, last, failing = None, time.monotonic(), None
         try:
-            last = time.monotonic()
             while not self._closing.is_set():
                 self._written.wait()
                 self._written.clear()
                 if self._closing.wait(max(0.0, self.interval_s - (time.monotonic() - last))):
                     return
                 try:
+                    db = db or sqlite3.connect(self.db_path, isolation_level=None, timeout=0)
                     busy, _, _ = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     self.checkpoints += not busy
-                except sqlite3.OperationalError as e:  # another process is checkpointing: next time
-                    log.debug("checkpoint skipped: %s", e)
+                    CHECKPOINTS.labels("busy" if busy else "done").inc()
+                    failing = None
+                except sqlite3.Error as e:  # locked by another process's checkpoint: next time; else a real fault
+                    locked = "locked" in str(e) or "busy" in str(e)
+                    CHECKPOINTS.labels("skipped" if locked else "failed").inc()
+                    # the writer goes on and its own checkpoint at WAL_SAFETY_PAGES stays a safety net
+                    log.log(logging.DEBUG if locked or str(e) == failing else logging.WARNING,
+                            "checkpoint of %s failed, tried again after the next write: %s", self.db_path, e)
+                    failing = None if locked else str(e)
+                    if db is not None and not locked:
+                        db.close()
+                        db = None
                 last = time.monotonic()
         finally:
-            db.close()
+            if db is not None:
+                db.close()
 
     def close(self) -> None:
         """Stop the thread (a checkpoint under way finishes first; SQLite's own closing does the rest)."""
