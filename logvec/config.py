@@ -214,7 +214,8 @@ class Word2VecVectorizerConfig(_Strict):
     pretrained: str | None = Field(None, description="word2vec text/.bin or gensim .kv file instead of training")
     max_repeats: int = Field(20, ge=1, description="times one distinct line is seen in training, at most")
     oov_buckets: int = Field(64, ge=0)
-    workers: int = Field(2, ge=1)
+    workers: int = Field(1, ge=1, description="training threads: 1 trains the same vectors from the same lines in "
+                         "every run; more train faster, but gensim then gives no two runs alike")
     seed: int = 0
     cache_size: int = Field(100_000, ge=0)
 

@@ -1,5 +1,6 @@
 """word2vec and sentence-embedding vectorizers: offline loading, caching, persistence, semantics, devices."""
 
+import os
 import pickle
 import socket
 
@@ -102,6 +103,25 @@ def test_word2vec_rows_and_round_trip(ssh_masked, tmp_path):
     v.save(tmp_path / "w.pkl")
     w = Word2VecVectorizer.load(tmp_path / "w.pkl")
     np.testing.assert_array_equal(w.transform(ssh_masked[:50]), X[:50])
+
+
+def test_word2vec_trains_the_same_vectors_in_every_run(hdfs_log, tmp_path):
+    """Two processes (string hashing differing too) fit the default word2vec on the same 8,000 HDFS lines: the
+    same vectors, to the bit (with two training threads, as the default was, they differed from run to run)."""
+    import subprocess
+    import sys
+
+    lines = hdfs_log.read_text().splitlines()[:8000]
+    (tmp_path / "lines.txt").write_text("\n".join(lines))
+    script = ("import hashlib, sys; from logvec.vectorize.word2vec import Word2VecVectorizer; "
+              "lines = open(sys.argv[1]).read().split('\\n'); "
+              "v = Word2VecVectorizer(vector_size=32, epochs=2).fit(lines); "
+              "print(hashlib.sha256(v.transform(lines).tobytes()).hexdigest())")
+
+    digests = {subprocess.run([sys.executable, "-c", script, str(tmp_path / "lines.txt")], check=True, text=True,
+                              capture_output=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+               for seed in ("1", "2")}
+    assert len(digests) == 1 and len(digests.pop()) == 64
 
 
 def test_word2vec_lines_of_one_event_are_close(ssh_masked):

@@ -5,6 +5,10 @@ Training sees each distinct masked line at most `max_repeats` times: a million l
 shapes train in seconds, and the chattiest shapes do not drown the rare ones. Tokens the model does not
 know are hashed to one of `oov_buckets` fixed random vectors, so two lines that share a new word still
 land near each other. Pretrained vectors (word2vec text/binary or gensim KeyedVectors) can replace training.
+
+Training is reproducible with one worker thread (the default): with more, gensim's threads take the jobs of
+an epoch in whatever order they are scheduled, and no two runs are alike (an analyst comparing F1 across
+runs would be comparing noise).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ class Word2VecVectorizer(BaseVectorizer):
         pretrained: str | None = None,
         max_repeats: int = 20,
         oov_buckets: int = 64,
-        workers: int = 2,
+        workers: int = 1,
         seed: int = 0,
         cache_size: int = 100_000,
     ) -> None:
