@@ -47,6 +47,32 @@ def test_upsert_is_idempotent_and_survives_restart(tmp_path):
     assert hits[0].id == "f:7" and hits[0].score == pytest.approx(1.0, abs=1e-5)
 
 
+def test_a_large_batch_is_stored_row_for_row_and_a_replay_overwrites(tmp_path):
+    """Batches beyond one multi-row statement (whole statements plus a remainder): every field of every row
+    reads back as written, and a replay that overlaps them, with new verdicts, replaces rows, never adds."""
+    import sqlite3
+
+    from logvec.store.local import ROWS_PER_INSERT
+
+    n = 2 * ROWS_PER_INSERT + 345
+    rng = np.random.default_rng(4)
+    s = LocalStore(tmp_path)
+    first = batch(n)
+    s.upsert(first, Vectors.from_dense(unit(rng, n, 8)))
+    replay = batch(n, start=ROWS_PER_INSERT + 7, anomaly_every=3)  # the second half again, then new ones
+    s.upsert(replay, Vectors.from_dense(unit(rng, n, 8)))
+    assert s.count() == n + ROWS_PER_INSERT + 7
+    db = sqlite3.connect(tmp_path / "records.sqlite")
+    stored = {r[0]: r[1:] for r in db.execute(
+        "SELECT id, ts, service, level, message, template, template_id, is_anomaly, reason FROM records")}
+    for b, rows in ((first, range(ROWS_PER_INSERT + 7)), (replay, range(n))):
+        for i in rows:
+            assert stored[b.ids[i]] == (b.timestamps[i], b.services[i], b.levels[i], b.messages[i], b.templates[i],
+                                        b.template_ids[i], int(b.is_anomaly[i]), b.reasons[i])
+    assert sum(r[6] for r in stored.values()) == int(replay.is_anomaly.sum()) > 0
+    db.close()
+
+
 def test_identical_vectors_stored_once(tmp_path):
     rows = np.eye(4, dtype=np.float32)
     s = LocalStore(tmp_path)

@@ -26,6 +26,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -69,11 +70,17 @@ CREATE TABLE IF NOT EXISTS sessions (
 
 # A replayed record (same id) replaces the stored one: REPLACE is a little cheaper than ON CONFLICT DO UPDATE
 # of every column, and nothing refers to a record's rowid.
-_UPSERT = """
+_UPSERT_INTO = """
 INSERT OR REPLACE INTO records (id, ts, service, level, message, template, template_id, vec, is_anomaly,
                                 anomaly_score, reason, flags)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+VALUES """
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_UPSERT = _UPSERT_INTO + _ROW
+# Rows go in `ROWS_PER_INSERT` to a statement, their values bound from one flat list: executemany binds and
+# steps a row at a time, 0.5 µs a row more of the 3.1 µs SQLite spends on one (1,000 was the best of
+# 50-2,700 on 200k generated records; SQLite allows 32,766 values a statement at the least).
+ROWS_PER_INSERT = 1000
+_UPSERT_MANY = _UPSERT_INTO + ", ".join([_ROW] * ROWS_PER_INSERT)
 
 # The writer checkpoints only when the checkpointer thread falls this far behind (256 MiB of log).
 WAL_SAFETY_PAGES = 65536
@@ -186,6 +193,13 @@ class LocalStore:
         self._n_vectors = n + len(new_rows)
         return row_of
 
+    def _insert(self, rows: list[tuple]) -> None:
+        """Upsert record rows (write lock held), whole statements of `ROWS_PER_INSERT`, the rest one by one."""
+        whole = len(rows) - len(rows) % ROWS_PER_INSERT
+        for start in range(0, whole, ROWS_PER_INSERT):
+            self._db.execute(_UPSERT_MANY, list(chain.from_iterable(rows[start:start + ROWS_PER_INSERT])))
+        self._db.executemany(_UPSERT, rows[whole:])
+
     def upsert(self, records: RecordBatch, vectors: Vectors) -> list:
         """Write the batch; durable when this returns. Returns the records refused (never any here)."""
         if len(records) != len(vectors):
@@ -205,9 +219,9 @@ class LocalStore:
                 with self._write():
                     self._check_dim(vectors.dim)
                     vec = self._vector_rows(rows)[vectors.index].tolist()
-                    params = zip(records.ids, ts, records.services, records.levels, records.messages, templates,
-                                 tids, vec, [int(a) for a in anomalies], scores, reasons, records.flags)
-                    self._db.executemany(_UPSERT, params)
+                    self._insert(list(zip(records.ids, ts, records.services, records.levels, records.messages,
+                                          templates, tids, vec, [int(a) for a in anomalies], scores, reasons,
+                                          records.flags)))
             except BaseException:  # rolled back: forget the rows this write had handed out
                 self._hashes = dict(self._db.execute("SELECT hash, row FROM vecs"))
                 self._n_vectors = len(self._hashes)
