@@ -7,7 +7,11 @@ summaries. Worker i serves its metrics on `--metrics-port` + i.
 
 Workers that find a model join the group together (`wait_for_siblings`): one after another, each arrival
 would make the group rebalance — every member stops, hands back its partitions and re-reads what it had not
-committed — which on a short backfill cost more than a third of the run.
+committed — which on a short backfill cost more than a third of the run. Together, but not at the same
+instant: they leave the barrier `JOIN_STAGGER_S` apart, because Tansu holds one of two JoinGroup requests that
+reach it within a few milliseconds of each other for a whole second (two kafka-python consumers started at
+once: 3 of 10 pairs; started 3 or 30 ms apart: 0 of 20), while a group coordinator waits far longer than
+that for its members to gather (Tansu 5 s with a 10 s session, Kafka 3 s).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from pathlib import Path
 
 
 BARRIER_TIMEOUT_S = 60.0
+BARRIER_POLL_S = 0.05
+JOIN_STAGGER_S = 0.03
 
 
 def worker_argv(pipeline: Path, index: int, barrier: Path, data_dir: Path | None, exit_when_idle: float | None,
@@ -45,14 +51,17 @@ def new_barrier(workers: int) -> Path:
 
 def wait_for_siblings(barrier: Path, index: int, timeout_s: float = BARRIER_TIMEOUT_S) -> bool:
     """Mark this worker ready and wait until all are (or `timeout_s` passed: a sibling that failed to start
-    does not hold the others). True when all arrived."""
+    does not hold the others). True when all arrived; then worker i leaves i × `JOIN_STAGGER_S` after the
+    common moment one poll past the last arrival (each sees that arrival within a poll, so none is late)."""
     expected = int((barrier / "expected").read_text())
     (barrier / f"ready-{index}").touch()
     deadline = time.monotonic() + timeout_s
-    while sum(1 for _ in barrier.glob("ready-*")) < expected:
+    while len(ready := list(barrier.glob("ready-*"))) < expected:
         if time.monotonic() > deadline:
             return False
-        time.sleep(0.05)
+        time.sleep(BARRIER_POLL_S)
+    last_arrival = max(p.stat().st_mtime for p in ready)
+    time.sleep(max(0.0, last_arrival + BARRIER_POLL_S + index * JOIN_STAGGER_S - time.time()))
     return True
 
 

@@ -26,6 +26,29 @@ def test_workers_wait_for_each_other_before_joining_the_group():
     assert min(arrived) - start >= 0.6  # nobody went ahead of the last one
 
 
+def test_workers_leave_the_barrier_in_turn_a_stagger_apart():
+    """However their polls fall, workers leave at one common moment plus index × JOIN_STAGGER_S (Tansu holds
+    back one of two joins that arrive within milliseconds of each other)."""
+    from logvec.workers import JOIN_STAGGER_S
+
+    for _ in range(3):
+        barrier = new_barrier(3)
+        left: dict[int, float] = {}
+
+        def worker(i: int, delay: float) -> None:
+            time.sleep(delay)
+            assert wait_for_siblings(barrier, i, timeout_s=30)
+            left[i] = time.time()
+
+        threads = [threading.Thread(target=worker, args=(i, d)) for i, d in ((2, 0.0), (0, 0.013), (1, 0.071))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        gaps = [left[i + 1] - left[i] for i in range(2)]
+        assert all(abs(g - JOIN_STAGGER_S) < JOIN_STAGGER_S / 2 for g in gaps), gaps
+
+
 def test_a_sibling_that_never_comes_does_not_hold_the_others():
     barrier = new_barrier(2)
     start = time.monotonic()
