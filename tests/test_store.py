@@ -73,6 +73,27 @@ def test_a_large_batch_is_stored_row_for_row_and_a_replay_overwrites(tmp_path):
     db.close()
 
 
+def test_an_sqlite_that_allows_fewer_values_a_statement_stores_rows_one_by_one(tmp_path, monkeypatch):
+    """SQLite before 3.32 binds at most 999 values a statement: the store then writes row by row."""
+    import sqlite3
+
+    from logvec.store.local import ROWS_PER_INSERT
+
+    connect = sqlite3.connect
+
+    def old_sqlite(*args, **kwargs):
+        db = connect(*args, **kwargs)
+        db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+        return db
+
+    monkeypatch.setattr(sqlite3, "connect", old_sqlite)
+    s = LocalStore(tmp_path)
+    assert s._statement_rows == 0
+    n = ROWS_PER_INSERT + 3
+    s.upsert(batch(n), Vectors.from_dense(unit(np.random.default_rng(5), n, 8)))
+    assert s.count() == n
+
+
 def test_identical_vectors_stored_once(tmp_path):
     rows = np.eye(4, dtype=np.float32)
     s = LocalStore(tmp_path)

@@ -78,7 +78,8 @@ _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _UPSERT = _UPSERT_INTO + _ROW
 # Rows go in `ROWS_PER_INSERT` to a statement, their values bound from one flat list: executemany binds and
 # steps a row at a time, 0.5 µs a row more of the 3.1 µs SQLite spends on one (1,000 was the best of
-# 50-2,700 on 200k generated records; SQLite allows 32,766 values a statement at the least).
+# 50-2,700 on 200k generated records). SQLite before 3.32 allows only 999 values a statement: there, and
+# wherever a build lowered the limit, rows go one by one as before.
 ROWS_PER_INSERT = 1000
 _UPSERT_MANY = _UPSERT_INTO + ", ".join([_ROW] * ROWS_PER_INSERT)
 
@@ -111,6 +112,8 @@ class LocalStore:
                     if statement.strip():
                         self._db.execute(statement)
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._statement_rows = ROWS_PER_INSERT if (
+            self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) >= ROWS_PER_INSERT * _ROW.count("?")) else 0
         # the log is copied back by a thread (see checkpointer.py), not by the commit that fills it
         self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
         self.dim: int | None = self._read_dim()
@@ -195,9 +198,10 @@ class LocalStore:
 
     def _insert(self, rows: list[tuple]) -> None:
         """Upsert record rows (write lock held), whole statements of `ROWS_PER_INSERT`, the rest one by one."""
-        whole = len(rows) - len(rows) % ROWS_PER_INSERT
-        for start in range(0, whole, ROWS_PER_INSERT):
-            self._db.execute(_UPSERT_MANY, list(chain.from_iterable(rows[start:start + ROWS_PER_INSERT])))
+        n = self._statement_rows
+        whole = len(rows) - len(rows) % n if n else 0
+        for start in range(0, whole, n or 1):
+            self._db.execute(_UPSERT_MANY, list(chain.from_iterable(rows[start:start + n])))
         self._db.executemany(_UPSERT, rows[whole:])
 
     def upsert(self, records: RecordBatch, vectors: Vectors) -> list:
