@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -44,8 +45,11 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> N
 
 
 class Server:
-    def __init__(self, name: str, argv: list[str], port: int, workdir: str) -> None:
-        self.name, self.port, self.workdir = name, port, workdir
+    """A server process; `stop()` also removes its work directory when it made that directory itself (noida-db
+    writes its whole state there: 70 MB for the Kafka benchmark's topic, left behind by every run before)."""
+
+    def __init__(self, name: str, argv: list[str], port: int, workdir: str, owns_workdir: bool = False) -> None:
+        self.name, self.port, self.workdir, self.owns_workdir = name, port, workdir, owns_workdir
         self.log = open(Path(workdir) / f"{name}.log", "wb")
         self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_for_port(port, self.proc)
@@ -63,9 +67,12 @@ class Server:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self.log.close()
+        if self.owns_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def start_kafka(kind: str, workdir: str | None = None) -> Server:
+    owned = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix=f"logvec-{kind}-")
     port = free_port()
     if kind == "tansu":
@@ -81,14 +88,14 @@ def start_kafka(kind: str, workdir: str | None = None) -> Server:
                 "--data-dir", str(data)]
     else:
         raise ValueError(kind)
-    return Server(kind, argv, port, workdir)
+    return Server(kind, argv, port, workdir, owns_workdir=owned)
 
 
 def start_osmem(workdir: str | None = None, port: int | None = None) -> Server:
     """osmem-server: an in-memory OpenSearch emulator (index, mapping, bulk, search; no k-NN queries)."""
+    owned = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix="logvec-osmem-")
     port = port or free_port()
     binary = _package_dir("osmem_server") / "bin" / "osmem-server"
-    server = Server("osmem", [str(binary), "--addr", f"127.0.0.1:{port}", "--no-stdin-watch", "--no-ja"], port,
-                    workdir)
-    return server
+    return Server("osmem", [str(binary), "--addr", f"127.0.0.1:{port}", "--no-stdin-watch", "--no-ja"], port,
+                  workdir, owns_workdir=owned)
