@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= demo-data
 
-.PHONY: setup demo test bench bench-grouping clean
+.PHONY: setup demo test lint bench bench-grouping clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo: setup
 ## test: the whole suite (unit, integration, end to end)
 test: setup
 	$(BIN)/python -m pytest -q
+
+## lint: ruff with the rules in pyproject.toml
+lint: setup
+	$(BIN)/pip install -q -e '.[lint]'
+	$(BIN)/ruff check logvec tests benchmarks scripts
 
 bench: setup
 	$(BIN)/python benchmarks/bench_throughput.py --lines 1000000
