@@ -3,7 +3,9 @@
     python benchmarks/gpu_sentence.py [--lines 200000] [--batch-size 512]
 
 Prints JSON: the device, raw `SentenceTransformer.encode` lines/s on CUDA (fp32 and fp16) over distinct
-generated messages, and the cached vectorizer's lines/s over the full stream. Exits 2 without CUDA.
+generated messages, the cached vectorizer's lines/s over the full stream, and a check that the CUDA vectors
+(the vectorizer's own precision) agree with the CPU's fp32 ones on 512 distinct masked lines (cosine of each
+pair, and whether every line's nearest neighbour among them is the same). Exits 2 without CUDA.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--batch-size", type=int, default=512)
     a = ap.parse_args()
+    import numpy as np
     import torch
 
     if not torch.cuda.is_available():
@@ -50,6 +53,14 @@ def main() -> None:
     out["cached_vectorizer_lines_per_second"] = round(len(masked) / (time.perf_counter() - t), 1)
     out["precision"] = v.precision_
     out["distinct_masked_lines"] = v.cache_misses
+    sample = list(dict.fromkeys(masked))[:512]
+    on_gpu = SentenceVectorizer(device="cuda", batch_size=a.batch_size).fit().transform(sample)
+    on_cpu = SentenceVectorizer(device="cpu", precision="fp32").fit().transform(sample)
+    cosines = (on_gpu * on_cpu).sum(axis=1)
+    nearest = [(m @ m.T - 2 * np.eye(len(m))).argmax(axis=1) for m in (on_gpu, on_cpu)]
+    out["cuda_vs_cpu"] = {"lines": len(sample), "min_cosine": round(float(cosines.min()), 5),
+                          "mean_cosine": round(float(cosines.mean()), 5),
+                          "same_nearest_neighbour": round(float((nearest[0] == nearest[1]).mean()), 4)}
     print(json.dumps(out))
 
 
