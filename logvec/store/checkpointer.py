@@ -54,7 +54,7 @@ class Checkpointer:
                     CHECKPOINTS.labels("busy" if busy else "done").inc()
                     failing = None
                 except sqlite3.Error as e:  # locked by another process's checkpoint: next time; else a real fault
-                    locked = "locked" in str(e) or "busy" in str(e)
+                    locked = (getattr(e, "sqlite_errorcode", 0) & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
                     CHECKPOINTS.labels("skipped" if locked else "failed").inc()
                     # the writer goes on and its own checkpoint at WAL_SAFETY_PAGES stays a safety net
                     log.log(logging.DEBUG if locked or str(e) == failing else logging.WARNING,

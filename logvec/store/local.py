@@ -198,10 +198,11 @@ class LocalStore:
 
     def _insert(self, rows: list[tuple]) -> None:
         """Upsert record rows (write lock held), whole statements of `ROWS_PER_INSERT`, the rest one by one."""
-        n = self._statement_rows
-        whole = len(rows) - len(rows) % n if n else 0
-        for start in range(0, whole, n or 1):
-            self._db.execute(_UPSERT_MANY, list(chain.from_iterable(rows[start:start + n])))
+        n, whole = self._statement_rows, 0
+        if n:
+            whole = len(rows) - len(rows) % n
+            for start in range(0, whole, n):
+                self._db.execute(_UPSERT_MANY, list(chain.from_iterable(rows[start:start + n])))
         self._db.executemany(_UPSERT, rows[whole:])
 
     def upsert(self, records: RecordBatch, vectors: Vectors) -> list:
