@@ -72,7 +72,8 @@ def run(
     data_dir: Optional[Path] = DataDirOpt,
     follow: bool = typer.Option(False, "--follow", "-f", help="keep reading the (last) file as it grows"),
     exit_when_idle: Optional[float] = typer.Option(
-        None, help="--follow or Kafka: stop after this many seconds with nothing new"),
+        None, help="--follow or Kafka: stop after this many seconds with nothing new (Kafka: counted while the group "
+        "is stable and every assigned partition is read to its end)"),
     metrics_port: Optional[int] = typer.Option(
         None, help="serve Prometheus /metrics, /healthz and /readyz on this port (worker i of --workers: +i)"),
     workers: int = typer.Option(

@@ -283,6 +283,29 @@ def test_a_quiet_topic_does_not_keep_the_worker_busy(broker, hdfs_lines, tmp_pat
     assert cpu < 0.25 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s of a quiet topic"
 
 
+def test_a_member_is_settled_only_once_it_has_read_every_assigned_partition_to_its_end(broker, hdfs_lines):
+    """What `--exit-when-idle` waits for: joined, assigned, and each partition fetched to its highwater."""
+    from kafka import KafkaConsumer
+
+    from logvec.sources.kafka import settled
+
+    topic = create_topic(broker, partitions=2)
+    produce(broker, topic, hdfs_lines[:3000])
+    consumer = KafkaConsumer(topic, bootstrap_servers=broker, group_id="g-settled", auto_offset_reset="earliest",
+                             enable_auto_commit=False, max_poll_records=200, session_timeout_ms=6000)
+    looks, read = [], 0
+    try:
+        looks.append((settled(consumer), read))  # not joined yet
+        deadline = time.monotonic() + 60
+        while not looks[-1][0] and time.monotonic() < deadline:
+            read += sum(map(len, consumer.poll(timeout_ms=200).values()))
+            looks.append((settled(consumer), read))
+    finally:
+        consumer.close()
+    assert looks[-1] == (True, 3000), looks[-5:]
+    assert len([n for s, n in looks if 0 < n < 3000]) >= 10  # assigned and reading: not settled
+
+
 def test_sigterm_finishes_the_batch_commits_and_exits_0(broker, hdfs_lines, tmp_path):
     topic, group = create_topic(broker), "g-term"
     ends = produce(broker, topic, (hdfs_lines * 2)[:9000])
