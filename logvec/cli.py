@@ -50,11 +50,15 @@ def _runner(pipeline: Path, data_dir: Optional[Path]):
     from logvec.model import ModelError
     from logvec.pipeline import Runner
 
+    from logvec.sources import KafkaUnavailableError
+
     config = _load(pipeline)
     try:
         return Runner(config, data_dir)
     except ModelError as e:
         _fail(str(e))
+    except KafkaUnavailableError as e:
+        _fail(str(e), code=1)
 
 
 @app.command()
@@ -87,7 +91,7 @@ def run(
     if workers > 1:
         return _run_workers(pipeline, input, data_dir, exit_when_idle, metrics_port, workers, format)
     from logvec.pipeline import dead_letter_place, tune_gc
-    from logvec.sources import open_source
+    from logvec.sources import KafkaUnavailableError, open_source
     from logvec.store import StoreDimensionError
 
     import logging
@@ -135,6 +139,8 @@ def run(
             summary = runner.run(batches, should_stop=lambda: stop["now"], commit=batches.commit)
     except StoreDimensionError as e:
         _fail(str(e))
+    except KafkaUnavailableError as e:
+        _fail(str(e), code=1)
     finally:
         batches.close()
         runner.close()

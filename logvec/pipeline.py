@@ -187,15 +187,23 @@ class Runner:
                 self._first_data = time.perf_counter()
             yield raw
 
-    def _with_warmup(self, batches: Iterable[RawBatch]) -> Iterator[RawBatch]:
+    def _with_warmup(self, batches: Iterable[RawBatch],
+                     should_stop: Callable[[], bool] | None = None) -> Iterator[RawBatch]:
         """Fit on the first warm-up lines when there is no model yet, then replay them and go on.
 
         Workers sharing a data directory fit one model: the first takes `model.lock` and fits; the others
         wait for it before reading anything (a Kafka worker joins its group only then) and load its model.
+        A stop request while waiting for the lock or for warm-up lines (a quiet topic can take hours to
+        bring them) ends the run at once: nothing was processed, nothing is committed, the next run reads
+        those lines again.
         """
         it = self._mark_first(batches)
+        stop = should_stop or (lambda: False)
         if self.model is None:
-            with FileLock(self.data_dir / "model.lock"):
+            lock = FileLock(self.data_dir / "model.lock")
+            if not lock.acquire(give_up=stop):
+                return
+            try:
                 if Model.exists(self.model_dir):  # fitted by another worker while we waited
                     self.model = Model.load(self.model_dir, self.config)
                 else:
@@ -207,12 +215,16 @@ class Runner:
                         # enough lines, or a followed source has gone quiet: fit on what there is
                         if n >= self.config.run.warmup_lines or (n and not len(raw)):
                             break
+                        if stop():
+                            return
                     if not n:  # empty input: nothing to fit on, nothing to do
                         return
                     self.fit(held)
                     # the lines fitted on are stored and committed before a waiting worker joins the group
                     # (it would be given some of their partitions and read them again)
                     yield from held
+            finally:
+                lock.release()
         yield from it
 
     def run(self, batches: Iterable[RawBatch], on_batch: Callable[[RunSummary], None] | None = None,
@@ -226,7 +238,7 @@ class Runner:
         stopped = False
         try:
             with small_matrices():
-                for raw in self._with_warmup(self._timed_source(batches)):
+                for raw in self._with_warmup(self._timed_source(batches), should_stop):
                     self.health.set_ready()  # a model is there and batches flow
                     if len(raw) or raw.dead:
                         self.process(raw)

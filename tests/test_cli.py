@@ -182,3 +182,16 @@ def test_search_without_data_is_a_clear_error(tmp_path):
 def test_missing_input_is_a_clear_error(tmp_path):
     proc = logvec_cli("run", "-p", DEFAULT, "-i", tmp_path / "nope.log", "-d", tmp_path / "d", check=False)
     assert proc.returncode == 2 and b"input not found" in proc.stderr
+
+
+def test_an_unreachable_kafka_is_one_clear_error_after_retries(tmp_path):
+    """Nothing listens at the bootstrap address: kafka-python retries (30 s), then the run fails with exit 1
+    and a message naming the servers, not a traceback."""
+    from tests.servers import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    proc = logvec_cli("run", "-p", PIPELINES / "kafka.yaml", "-d", tmp_path / "d", "--exit-when-idle", "3",
+                      check=False, env={"KAFKA_BOOTSTRAP": address}, timeout=120)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err[-2000:]
+    assert f"no broker answered at {address}" in err and "Traceback" not in err

@@ -232,6 +232,21 @@ def test_workers_option_runs_a_group_of_processes_and_forwards_sigterm(broker, h
     assert committed(broker, group, topic, ends) == ends
 
 
+def test_sigterm_while_waiting_for_warm_up_lines_stops_both_workers(broker, tmp_path):
+    """A fresh data directory on an empty topic: one worker waits for lines to fit on, its sibling for the
+    model lock. SIGTERM stops both at once (before, neither looked at it until lines came)."""
+    topic = create_topic(broker, partitions=2)
+    data = tmp_path / "d"
+    parent = start_worker(kafka_pipeline(tmp_path), data, broker, topic, "g-warmup-term", "--workers", "2",
+                          idle=None, instance="w")
+    time.sleep(8)  # both started, one polling the empty topic and one waiting for the lock
+    assert parent.poll() is None
+    parent.send_signal(signal.SIGTERM)
+    summary = finish(parent, timeout=30)
+    assert summary["workers"] == 2 and summary["lines"] == 0 and not summary["fitted"]
+    assert not (data / "model" / "meta.json").exists()
+
+
 def test_workers_option_refuses_a_file_source(tmp_path, hdfs_log):
     r = subprocess.run([LOGVEC, "run", "-p", str(PIPELINES / "default.yaml"), "-i", str(hdfs_log), "--workers", "2",
                         "-d", str(tmp_path)], capture_output=True, text=True)

@@ -10,13 +10,15 @@ from logvec.config import AlertsConfig, KafkaSourceConfig
 from logvec.deadletter import DeadLetter
 from logvec.metrics import ALERTS
 from logvec.records import RecordBatch
-from logvec.sources.kafka import client_settings
+from logvec.sources.kafka import client_settings, connect
 
 
 def _producer(source: KafkaSourceConfig, servers: list[str] | None = None):
     from kafka import KafkaProducer
 
-    return KafkaProducer(acks="all", retries=5, linger_ms=5, **client_settings(source, servers))
+    settings = client_settings(source, servers)
+    return connect(lambda: KafkaProducer(acks="all", retries=5, linger_ms=5, **settings), "producer",
+                   settings["bootstrap_servers"])
 
 
 class KafkaDeadLetters:

@@ -9,7 +9,11 @@ from logvec.config import FileSourceConfig, PipelineConfig
 from logvec.records import RawBatch
 from logvec.sources.files import iter_file_batches, iter_stream_batches
 
-__all__ = ["open_source", "iter_file_batches", "iter_stream_batches", "Source"]
+__all__ = ["open_source", "iter_file_batches", "iter_stream_batches", "Source", "KafkaUnavailableError"]
+
+
+class KafkaUnavailableError(RuntimeError):
+    """No broker answered while a Kafka client started (kafka-python retried for its bootstrap timeout)."""
 
 
 class Source:

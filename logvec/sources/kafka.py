@@ -22,8 +22,19 @@ from logvec.deadletter import DeadLetter
 from logvec.metrics import COMMIT_FAILURES, COMMITS, CONSUMER_LAG, REBALANCES, RECORDS_CONSUMED
 from logvec.parse import has_control_bytes
 from logvec.records import RawBatch
+from logvec.sources import KafkaUnavailableError
 
 log = logging.getLogger("logvec.kafka")
+
+
+def connect(make, what: str, servers: list[str]):
+    """Build a kafka-python client; an unreachable cluster is one clear error naming the servers."""
+    from kafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+    try:
+        return make()
+    except (KafkaConnectionError, KafkaTimeoutError) as e:
+        raise KafkaUnavailableError(f"Kafka {what}: no broker answered at {', '.join(servers)} ({e})") from e
 
 
 def client_settings(config: KafkaSourceConfig, servers: list[str] | None = None) -> dict:
@@ -106,12 +117,12 @@ class KafkaSource:
         from kafka import KafkaConsumer
 
         c = self.config
-        self.consumer = KafkaConsumer(
+        self.consumer = connect(lambda: KafkaConsumer(
             group_id=c.group_id, group_instance_id=c.group_instance_id, enable_auto_commit=False, auto_offset_reset=c.auto_offset_reset,
             max_poll_records=c.max_poll_records, session_timeout_ms=c.session_timeout_ms,
             fetch_min_bytes=c.fetch_min_bytes, fetch_max_wait_ms=c.fetch_max_wait_ms,
             heartbeat_interval_ms=max(c.session_timeout_ms // 3, 500), max_poll_interval_ms=c.max_poll_interval_ms,
-            **client_settings(c))
+            **client_settings(c)), "consumer", c.servers)
         listener = _Listener()
         if c.pattern:
             self.consumer.subscribe(pattern=c.pattern, listener=listener)
