@@ -49,7 +49,6 @@ def _load(pipeline: Path):
 def _runner(pipeline: Path, data_dir: Optional[Path]):
     from logvec.model import ModelError
     from logvec.pipeline import Runner
-
     from logvec.sources import KafkaUnavailableError
 
     config = _load(pipeline)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import PIPELINES, logvec_cli
+from .servers import free_port
 
 DEFAULT = PIPELINES / "default.yaml"
 
@@ -187,8 +188,6 @@ def test_missing_input_is_a_clear_error(tmp_path):
 def test_an_unreachable_kafka_is_one_clear_error_after_retries(tmp_path):
     """Nothing listens at the bootstrap address: kafka-python retries (30 s), then the run fails with exit 1
     and a message naming the servers, not a traceback."""
-    from tests.servers import free_port
-
     address = f"127.0.0.1:{free_port()}"
     proc = logvec_cli("run", "-p", PIPELINES / "kafka.yaml", "-d", tmp_path / "d", "--exit-when-idle", "3",
                       check=False, env={"KAFKA_BOOTSTRAP": address}, timeout=120)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from kafka import ConsumerRebalanceListener
 from kafka.structs import MemberState
@@ -25,9 +26,10 @@ from logvec.records import RawBatch
 from logvec.sources import KafkaUnavailableError
 
 log = logging.getLogger("logvec.kafka")
+T = TypeVar("T")
 
 
-def connect(make, what: str, servers: list[str]):
+def connect(make: Callable[[], T], what: str, servers: list[str]) -> T:
     """Build a kafka-python client; an unreachable cluster is one clear error naming the servers."""
     from kafka.errors import KafkaConnectionError, KafkaTimeoutError
 
