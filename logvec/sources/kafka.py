@@ -58,13 +58,18 @@ def client_settings(config: KafkaSourceConfig, servers: list[str] | None = None)
     return s
 
 
+def stable(consumer) -> bool:
+    """The member owns partitions in a stable group (not joining, not rebalancing)."""
+    return bool(consumer.assignment()) and consumer.group_metadata().state == MemberState.STABLE
+
+
 def settled(consumer) -> bool:
-    """The member is in a stable group, owns partitions and has read each to its highwater (known once a fetch
-    for it came back). kafka-python keeps reporting the old assignment while the member rejoins, and a
-    partition just handed over has not been fetched yet: in neither case is there nothing left to read."""
-    if consumer.group_metadata().state != MemberState.STABLE or not (assigned := consumer.assignment()):
+    """The member is `stable` and has read each of its partitions to its highwater (known once a fetch for it
+    came back). kafka-python keeps reporting the old assignment while the member rejoins, and a partition
+    just handed over has not been fetched yet: in neither case is there nothing left to read."""
+    if not stable(consumer):
         return False
-    for tp in assigned:
+    for tp in consumer.assignment():
         high = consumer.highwater(tp)
         if high is None or (consumer.position(tp, timeout_ms=0) or 0) < high:
             return False
@@ -211,8 +216,8 @@ class KafkaSource:
             batch = self._to_batch(polled) if polled else RawBatch([], [])
             if polled:
                 self._update_lag()
-            if idle is not None and polled:
-                idle.data(time.monotonic())
+                if idle is not None:
+                    idle.data(time.monotonic())
             elif idle is not None and idle.expired(time.monotonic(), settled(consumer)):
                 return
             yield batch
@@ -225,7 +230,7 @@ class KafkaSource:
         worker on noida-db used 6.6 s of CPU in 7 s, 1.9 s this way, start-up included). A member that has to
         rejoin does so in a waiting poll: in a trial where idle members rejoined inside polls that could not
         wait, noida-db's group rebalanced over and over."""
-        if not (quiet and consumer.assignment() and consumer.group_metadata().state == MemberState.STABLE):
+        if not (quiet and stable(consumer)):
             return consumer.poll(timeout_ms=self.config.poll_timeout_ms)
         polled = consumer.poll(timeout_ms=0)
         if not polled:
