@@ -10,6 +10,10 @@ Layout of the directory:
 * `hnsw.faiss` — an HNSW index (faiss), built once the store holds more than `ann_threshold` distinct vectors;
   below that, search is exact.
 
+A filtered search first finds the vectors that have a record passing the filters: from `vec_facets` (each
+distinct vector, service and level once) for service and level, along the partial index of anomalous records
+for `anomalies_only`, along the time index for a time range — never by reading every record.
+
 Several processes may write one directory (workers of one consumer group on one machine): each write is one
 SQLite `BEGIN IMMEDIATE` transaction, and new vectors are appended to `vectors.f32` only while it is held, at
 the row count the database has committed, so rows are never interleaved or lost. The write-ahead log is copied
@@ -55,8 +59,15 @@ CREATE TABLE IF NOT EXISTS records (
 );
 CREATE INDEX IF NOT EXISTS records_vec ON records(vec);
 CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
+CREATE INDEX IF NOT EXISTS records_anomalous_vec ON records(vec) WHERE is_anomaly = 1;
 CREATE TABLE IF NOT EXISTS vecs (hash BLOB PRIMARY KEY, row INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS vecs_row ON vecs(row);
+CREATE TABLE IF NOT EXISTS vec_facets (
+    service TEXT NOT NULL,  -- '' for none
+    level TEXT NOT NULL,
+    vec INTEGER NOT NULL,
+    PRIMARY KEY (service, level, vec)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY,
     first_ts REAL,
@@ -83,9 +94,22 @@ _UPSERT = _UPSERT_INTO + _ROW
 ROWS_PER_INSERT = 1000
 _UPSERT_MANY = _UPSERT_INTO + ", ".join([_ROW] * ROWS_PER_INSERT)
 
+# Records sharing the vector a search ranks are read most recently stored first along `records_vec` (an index
+# keeps equal keys in rowid order), this many at most, and the one whose message equals the query's is put
+# first among them: the search costs the same whether a shape was seen ten times or ten million.
+TIE_WINDOW = 1000
+
 # The writer checkpoints only when the checkpointer thread falls this far behind (256 MiB of log).
 WAL_SAFETY_PAGES = 65536
 _COLUMNS = "id, ts, service, level, message, template, template_id, is_anomaly, anomaly_score, reason, flags"
+
+
+def _tied_records_sql(where: str) -> str:
+    """The records of one vector row that pass the filters: the `TIE_WINDOW` stored last, read backwards along
+    `records_vec` without sorting them all, then the one with the query's message first and the newest.
+    Parameters: the row, the filters' values, the window, the message, how many."""
+    return (f"SELECT * FROM (SELECT {_COLUMNS} FROM records WHERE vec = ?" + (f" AND {where}" if where else "")
+            + " ORDER BY rowid DESC LIMIT ?) ORDER BY (message = ?) DESC, ts DESC LIMIT ?")
 
 
 def _row_hash(row: np.ndarray) -> bytes:
@@ -108,9 +132,14 @@ class LocalStore:
         with FileLock(self.path / "open.lock"):  # switching to WAL fails at once, not after a wait, if raced
             self._db.execute("PRAGMA journal_mode=WAL")
             with self._write():
+                had_facets = self._db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vec_facets'").fetchone()
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+                if not had_facets:  # a store written before the table existed (one pass over its records)
+                    self._db.execute("INSERT OR IGNORE INTO vec_facets SELECT DISTINCT COALESCE(service, ''), "
+                                     "COALESCE(level, ''), vec FROM records")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._statement_rows = ROWS_PER_INSERT if (
             self._db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) >= ROWS_PER_INSERT * _ROW.count("?")) else 0
@@ -119,6 +148,7 @@ class LocalStore:
         self.dim: int | None = self._read_dim()
         self._hashes: dict[bytes, int] = dict(self._db.execute("SELECT hash, row FROM vecs"))
         self._n_vectors = len(self._hashes)
+        self._facets: set[tuple[str, str, int]] = set()  # written by this process (others' are ignored on insert)
         self._matrix: np.ndarray | None = None
         self._index = None
 
@@ -227,11 +257,22 @@ class LocalStore:
                     self._insert(list(zip(records.ids, ts, records.services, records.levels, records.messages,
                                           templates, tids, vec, [int(a) for a in anomalies], scores, reasons,
                                           records.flags)))
+                    facets = self._new_facets(records.services, records.levels, vec)
             except BaseException:  # rolled back: forget the rows this write had handed out
                 self._hashes = dict(self._db.execute("SELECT hash, row FROM vecs"))
                 self._n_vectors = len(self._hashes)
                 raise
+            self._facets |= facets
         return []
+
+    def _new_facets(self, services: list, levels: list, vec: list[int]) -> set[tuple[str, str, int]]:
+        """Add the batch's (service, level, vector) combinations this process has not written (write lock
+        held); returns them, to remember once the transaction is committed."""
+        new = set(zip(services, levels, vec)) - self._facets
+        if new:
+            self._db.executemany("INSERT OR IGNORE INTO vec_facets VALUES (?, ?, ?)",
+                                 [(s or "", lv or "", v) for s, lv, v in new])
+        return new
 
     def upsert_sessions(self, rows: list[SessionRow]) -> None:
         """Write session verdicts; the records of an anomalous session are flagged with its reason too."""
@@ -319,6 +360,23 @@ class LocalStore:
             clauses.append("is_anomaly = 1")
         return (" AND ".join(clauses), args)
 
+    def _candidate_rows(self, f: SearchFilters, where: str, args: list) -> np.ndarray:
+        """The vector rows that have a record passing the filters."""
+        return np.array([r for (r,) in self._db.execute(self._candidate_sql(f, where), args)], dtype=np.int64)
+
+    @staticmethod
+    def _candidate_sql(f: SearchFilters, where: str) -> str:
+        """Service and level alone are looked up in `vec_facets`: a combination a replay changed may linger
+        there, but the records of each row are filtered again, so a row too many costs a lookup, never a
+        wrong hit."""
+        if f.anomalies_only:  # few records: along the partial index of anomalous ones
+            table = "records"
+        elif f.since is not None or f.until is not None:  # SQLite would rather read every record along `vec`
+            table = "records INDEXED BY records_ts"
+        else:
+            table = "vec_facets"
+        return f"SELECT DISTINCT vec FROM {table} WHERE {where}"
+
     def _rank_rows(self, query: np.ndarray, candidates: np.ndarray | None, want: int) -> tuple[np.ndarray, np.ndarray]:
         """Vector rows best first with their cosine similarity (exact while small, HNSW beyond)."""
         n = self._n_vectors if candidates is None else len(candidates)
@@ -343,8 +401,8 @@ class LocalStore:
             message: str | None = None) -> list[Hit]:
         """The k records nearest `vector` by cosine similarity, best first.
 
-        Records sharing one vector tie; among them a record whose message equals `message` comes first,
-        then the newest.
+        Records sharing one vector tie: of the `TIE_WINDOW` stored last, a record whose message equals
+        `message` comes first, then the newest.
         """
         filters = filters or SearchFilters()
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -357,20 +415,17 @@ class LocalStore:
             where, args = self._where(filters)
             candidates = None
             if where:
-                candidates = np.array(
-                    [r for (r,) in self._db.execute(f"SELECT DISTINCT vec FROM records WHERE {where}", args)],
-                    dtype=np.int64)
+                candidates = self._candidate_rows(filters, where, args)
                 if not len(candidates):
                     return []
             hits: list[Hit] = []
             want = k
+            sql = _tied_records_sql(where)
             while True:
                 rows, sims = self._rank_rows(query, candidates, want)
                 hits = []
                 for row, sim in zip(rows.tolist(), sims.tolist()):
-                    sql = (f"SELECT {_COLUMNS} FROM records WHERE vec = ?" + (f" AND {where}" if where else "")
-                           + " ORDER BY (message = ?) DESC, ts DESC LIMIT ?")
-                    for r in self._db.execute(sql, [row, *args, message or "", k - len(hits)]):
+                    for r in self._db.execute(sql, [row, *args, max(TIE_WINDOW, k), message or "", k - len(hits)]):
                         hits.append(Hit.from_row(r, sim))
                     if len(hits) >= k:
                         return hits
