@@ -194,7 +194,7 @@ def test_a_member_joining_a_quiet_group_rebalances_it_once(broker, hdfs_lines, t
     worker slept between its quick polls, noida-db's group rejoined every ~2 s for as long as it was quiet,
     13 joins each in 25 s.)"""
     monkeypatch.setenv("LOGVEC_LOG_LEVEL", "INFO")  # the rebalance listener logs each assignment
-    topic, group = create_topic(broker, partitions=4), "g-quiet"
+    topic, group = create_topic(broker, partitions=4), "g-quiet-join"
     pipe, data = kafka_pipeline(tmp_path), tmp_path / "d"
     produce(broker, topic, hdfs_lines[:2000])
     a = start_worker(pipe, data, broker, topic, group, idle=None)
