@@ -117,7 +117,13 @@ def run(
     if worker_barrier is not None and worker_index is not None and runner.model is not None:
         from logvec.workers import wait_for_siblings
 
-        wait_for_siblings(worker_barrier, worker_index)  # (a fresh directory: one fits first, the rest wait)
+        # (a fresh directory: one fits first, the rest wait)
+        wait_for_siblings(worker_barrier, worker_index, give_up=lambda: stop["now"])
+    if stop["now"]:  # asked to stop while loading the model or waiting for the siblings: nothing read yet
+        runner.close()
+        _print_run(runner.summary, runner.config.name, runner.data_dir,
+                   dead_letter_place(runner.config, runner.data_dir), format)
+        return
     try:
         batches = open_source(runner.config, input, follow=follow or None, idle_exit=exit_when_idle)
     except (FileNotFoundError, ValueError) as e:

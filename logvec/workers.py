@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -43,21 +44,23 @@ def worker_argv(pipeline: Path, index: int, barrier: Path, data_dir: Path | None
     return argv
 
 
-def new_barrier(workers: int) -> Path:
-    barrier = Path(tempfile.mkdtemp(prefix="logvec-workers-"))
+def new_barrier(workers: int, parent: Path | None = None) -> Path:
+    barrier = Path(tempfile.mkdtemp(prefix="logvec-workers-", dir=parent))
     (barrier / "expected").write_text(str(workers))
     return barrier
 
 
-def wait_for_siblings(barrier: Path, index: int, timeout_s: float = BARRIER_TIMEOUT_S) -> bool:
+def wait_for_siblings(barrier: Path, index: int, timeout_s: float = BARRIER_TIMEOUT_S,
+                      give_up: Callable[[], bool] = lambda: False) -> bool:
     """Mark this worker ready and wait until all are (or `timeout_s` passed: a sibling that failed to start
-    does not hold the others). True when all arrived; then worker i leaves i × `JOIN_STAGGER_S` after the
-    common moment one poll past the last arrival (each sees that arrival within a poll, so none is late)."""
+    does not hold the others; or `give_up()` says so: a stop request). True when all arrived; then worker i
+    leaves i × `JOIN_STAGGER_S` after the common moment one poll past the last arrival (each sees that arrival
+    within a poll, so none is late)."""
     expected = int((barrier / "expected").read_text())
     (barrier / f"ready-{index}").touch()
     deadline = time.monotonic() + timeout_s
     while len(ready := list(barrier.glob("ready-*"))) < expected:
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or give_up():
             return False
         time.sleep(BARRIER_POLL_S)
     last_arrival = max(p.stat().st_mtime for p in ready)

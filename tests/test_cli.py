@@ -151,6 +151,31 @@ def test_sigterm_finishes_cleanly(tmp_path, hdfs_log):
     assert json.loads(out)["records"] == len(hdfs_log.read_text().splitlines())
 
 
+def test_sigterm_while_waiting_for_sibling_workers_exits_at_once(tmp_path, hdfs_log):
+    """A `--workers` worker waits for its siblings before reading; a stop request ends the wait (Kubernetes
+    gives a pod 30 s before SIGKILL, the barrier waits up to 60 s): exit 0, nothing read."""
+    from logvec.workers import new_barrier
+
+    data = tmp_path / "d"
+    logvec_cli("fit", "-p", DEFAULT, "-i", hdfs_log, "-d", data)
+    barrier = new_barrier(2, tmp_path)  # the sibling never comes
+    exe = Path(sys.executable).parent / "logvec"
+    proc = subprocess.Popen([exe, "run", "-p", DEFAULT, "-i", hdfs_log, "-d", data, "--format", "json",
+                             "--worker-index", "0", "--worker-barrier", barrier],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 60
+        while not (barrier / "ready-0").exists() and time.time() < deadline:
+            time.sleep(0.1)
+        proc.terminate()
+        out, err = proc.communicate(timeout=15)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert summary["lines"] == summary["records"] == 0, summary
+
+
 def test_validate(tmp_path):
     assert b"ok" in logvec_cli("validate", DEFAULT).stdout
     bad = tmp_path / "bad.yaml"

@@ -7,8 +7,8 @@ from logvec.pipeline import RunSummary
 from logvec.workers import new_barrier, wait_for_siblings
 
 
-def test_workers_wait_for_each_other_before_joining_the_group():
-    barrier = new_barrier(3)
+def test_workers_wait_for_each_other_before_joining_the_group(tmp_path):
+    barrier = new_barrier(3, tmp_path)
     arrived: list[float] = []
 
     def worker(i: int, delay: float) -> None:
@@ -26,13 +26,13 @@ def test_workers_wait_for_each_other_before_joining_the_group():
     assert min(arrived) - start >= 0.6  # nobody went ahead of the last one
 
 
-def test_workers_leave_the_barrier_in_turn_a_stagger_apart():
+def test_workers_leave_the_barrier_in_turn_a_stagger_apart(tmp_path):
     """However their polls fall, workers leave at one common moment plus index × JOIN_STAGGER_S (Tansu holds
     back one of two joins that arrive within milliseconds of each other)."""
     from logvec.workers import JOIN_STAGGER_S
 
     for _ in range(3):
-        barrier = new_barrier(3)
+        barrier = new_barrier(3, tmp_path)
         left: dict[int, float] = {}
 
         def worker(i: int, delay: float) -> None:
@@ -49,11 +49,19 @@ def test_workers_leave_the_barrier_in_turn_a_stagger_apart():
         assert all(abs(g - JOIN_STAGGER_S) < JOIN_STAGGER_S / 2 for g in gaps), gaps
 
 
-def test_a_sibling_that_never_comes_does_not_hold_the_others():
-    barrier = new_barrier(2)
+def test_a_sibling_that_never_comes_does_not_hold_the_others(tmp_path):
+    barrier = new_barrier(2, tmp_path)
     start = time.monotonic()
     assert wait_for_siblings(barrier, 0, timeout_s=0.5) is False
     assert time.monotonic() - start >= 0.5
+
+
+def test_a_stop_request_ends_the_wait_for_siblings(tmp_path):
+    barrier = new_barrier(2, tmp_path)
+    asked = time.monotonic() + 0.3
+    start = time.monotonic()
+    assert wait_for_siblings(barrier, 0, timeout_s=30, give_up=lambda: time.monotonic() >= asked) is False
+    assert 0.3 <= time.monotonic() - start < 5
 
 
 def test_summaries_of_workers_add_up():
