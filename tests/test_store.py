@@ -68,7 +68,11 @@ def test_a_large_batch_is_stored_row_for_row_and_a_replay_overwrites(tmp_path):
     assert s.count() == n + ROWS_PER_INSERT + 7
     db = sqlite3.connect(tmp_path / "records.sqlite")
     stored = {r[0]: r[1:] for r in db.execute(
-        "SELECT id, ts, service, level, message, template, template_id, is_anomaly, reason FROM records")}
+        "SELECT id, ts, service, level, message, t.template, template_id, is_anomaly, reason FROM records "
+        "LEFT JOIN templates t USING (template_id)")}
+    # each template's text once, in `templates`, not in every row
+    assert db.execute("SELECT COUNT(*) FROM records WHERE template IS NOT NULL").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM templates").fetchone()[0] == 7
     for b, rows in ((first, range(ROWS_PER_INSERT + 7)), (replay, range(n))):
         for i in rows:
             assert stored[b.ids[i]] == (b.timestamps[i], b.services[i], b.levels[i], b.messages[i], b.templates[i],
@@ -76,6 +80,21 @@ def test_a_large_batch_is_stored_row_for_row_and_a_replay_overwrites(tmp_path):
     assert sum(r[6] for r in stored.values()) == int(replay.is_anomaly.sum()) > 0
     db.close()
 
+
+
+def test_hits_show_a_templates_latest_text_and_old_rows_their_own(tmp_path):
+    """Drain generalises a template as lines come: every record of it shows the text it has now. Rows written
+    before template texts had their own table keep the text they carry."""
+    s = LocalStore(tmp_path)
+    rows = np.eye(2, dtype=np.float32)
+    s.upsert(batch(14), Vectors(rows, np.zeros(14, dtype=np.int64)))
+    later = batch(7, start=14)
+    later.templates = [f"template {t} <*>" for t in later.template_ids]
+    s.upsert(later, Vectors(rows, np.zeros(7, dtype=np.int64)))
+    hits = s.knn(rows[0], k=21)
+    assert len(hits) == 21 and {h.template for h in hits} == {f"template {t} <*>" for t in range(7)}
+    s._db.execute("UPDATE records SET template = 'written with the row' WHERE id = 'f:3'")
+    assert {h.id: h.template for h in s.knn(rows[0], k=21)}["f:3"] == "written with the row"
 
 def test_an_sqlite_that_allows_fewer_values_a_statement_stores_rows_one_by_one(tmp_path, monkeypatch):
     """SQLite before 3.32 binds at most 999 values a statement: the store then writes row by row."""

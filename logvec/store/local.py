@@ -2,7 +2,8 @@
 
 Layout of the directory:
 * `records.sqlite` — one row per record (metadata, anomaly fields) keyed by the stable record id, so writing
-  the same input twice stores it once; each row points at its vector by row number.
+  the same input twice stores it once; each row points at its vector by row number, and at its template,
+  whose text is kept once (the latest Drain gave it) in `templates`.
 * `vectors.f32` — distinct vectors, float32, appended. Log lines repeat their shape, so a million lines
   usually share a few thousand vectors: storing each distinct vector once keeps the store small and the
   search fast. Identity is a hash of the vector's bytes.
@@ -68,6 +69,7 @@ CREATE TABLE IF NOT EXISTS vec_facets (
     vec INTEGER NOT NULL,
     PRIMARY KEY (service, level, vec)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS templates (template_id INTEGER PRIMARY KEY, template TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     key TEXT PRIMARY KEY,
     first_ts REAL,
@@ -149,6 +151,7 @@ class LocalStore:
         self._hashes: dict[bytes, int] = dict(self._db.execute("SELECT hash, row FROM vecs"))
         self._n_vectors = len(self._hashes)
         self._facets: set[tuple[str, str, int]] = set()  # written by this process (others' are ignored on insert)
+        self._template_texts: dict[int, str] = {}  # the same for template texts
         self._matrix: np.ndarray | None = None
         self._index = None
 
@@ -247,8 +250,10 @@ class LocalStore:
         anomalies = records.is_anomaly.tolist() if len(records.is_anomaly) else [False] * n
         scores = records.scores.tolist() if len(records.scores) else [None] * n
         reasons = records.reasons or [""] * n
-        templates = records.templates or [""] * n
-        tids = records.template_ids.tolist() if len(records.template_ids) else [None] * n
+        if len(records.template_ids):  # the text goes to `templates`, once per template
+            tids, templates = records.template_ids.tolist(), [None] * n
+        else:
+            tids, templates = [None] * n, records.templates or [""] * n
         with self._lock:
             try:
                 with self._write():
@@ -258,12 +263,22 @@ class LocalStore:
                                           templates, tids, vec, [int(a) for a in anomalies], scores, reasons,
                                           records.flags)))
                     facets = self._new_facets(records.services, records.levels, vec)
+                    texts = self._new_template_texts(tids, records.templates or [""] * n) if templates[0] is None else {}
             except BaseException:  # rolled back: forget the rows this write had handed out
                 self._hashes = dict(self._db.execute("SELECT hash, row FROM vecs"))
                 self._n_vectors = len(self._hashes)
                 raise
             self._facets |= facets
+            self._template_texts.update(texts)
         return []
+
+    def _new_template_texts(self, tids: list[int], texts: list[str]) -> dict[int, str]:
+        """Write each template's text where this process has not written it, or wrote another (Drain
+        generalises a template as it goes) — write lock held; returns them, to remember once committed."""
+        new = {t: x for t, x in dict(zip(tids, texts)).items() if self._template_texts.get(t) != x}
+        if new:
+            self._db.executemany("INSERT OR REPLACE INTO templates VALUES (?, ?)", list(new.items()))
+        return new
 
     def _new_facets(self, services: list, levels: list, vec: list[int]) -> set[tuple[str, str, int]]:
         """Add the batch's (service, level, vector) combinations this process has not written (write lock
@@ -428,11 +443,24 @@ class LocalStore:
                     for r in self._db.execute(sql, [row, *args, max(TIE_WINDOW, k), message or "", k - len(hits)]):
                         hits.append(Hit.from_row(r, sim))
                     if len(hits) >= k:
-                        return hits
+                        return self._with_template_texts(hits)
                 # HNSW may return fewer rows than asked when filters are tight: widen once, then give up
                 if len(rows) < want or want >= (self._n_vectors if candidates is None else len(candidates)):
-                    return hits
+                    return self._with_template_texts(hits)
                 want *= 4
+
+    def _with_template_texts(self, hits: list[Hit]) -> list[Hit]:
+        """A record's template text is kept once per template in `templates` (the latest text Drain gave it):
+        looked up here for the hits, in one query. Rows of stores written before that table carry their own."""
+        wanted = list({h.template_id for h in hits if not h.template and h.template_id is not None})
+        if wanted:
+            texts = dict(self._db.execute(
+                f"SELECT template_id, template FROM templates WHERE template_id IN ({','.join('?' * len(wanted))})",
+                wanted))
+            for h in hits:
+                if not h.template and h.template_id in texts:
+                    h.template = texts[h.template_id]
+        return hits
 
     def close(self) -> None:
         self._checkpointer.close()
