@@ -250,10 +250,9 @@ class LocalStore:
         anomalies = records.is_anomaly.tolist() if len(records.is_anomaly) else [False] * n
         scores = records.scores.tolist() if len(records.scores) else [None] * n
         reasons = records.reasons or [""] * n
-        if len(records.template_ids):  # the text goes to `templates`, once per template
-            tids, templates = records.template_ids.tolist(), [None] * n
-        else:
-            tids, templates = [None] * n, records.templates or [""] * n
+        texts_apart = bool(len(records.template_ids))  # each template's text once, in `templates`
+        tids = records.template_ids.tolist() if texts_apart else [None] * n
+        templates = [None] * n if texts_apart else records.templates or [""] * n
         with self._lock:
             try:
                 with self._write():
@@ -263,7 +262,7 @@ class LocalStore:
                                           templates, tids, vec, [int(a) for a in anomalies], scores, reasons,
                                           records.flags)))
                     facets = self._new_facets(records.services, records.levels, vec)
-                    texts = self._new_template_texts(tids, records.templates or [""] * n) if templates[0] is None else {}
+                    texts = self._new_template_texts(tids, records.templates or [""] * n) if texts_apart else {}
             except BaseException:  # rolled back: forget the rows this write had handed out
                 self._hashes = dict(self._db.execute("SELECT hash, row FROM vecs"))
                 self._n_vectors = len(self._hashes)
