@@ -13,13 +13,15 @@
 5. Soak: a new group and data directory; the worker (static member) is SIGKILLed `--kills` times at random
    moments, restarted each time, then left to finish. Lost = offsets missing from the store; duplicated =
    store rows beyond the number of messages (ids are topic/partition/offset).
-Writes benchmarks/out/kafka.json.
+Writes benchmarks/out/kafka-BROKER.json, and the scale-out step's log (INFO: joins, assignments) to
+benchmarks/out/kafka-BROKER-workers.log.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import signal
@@ -77,9 +79,18 @@ def main() -> None:
             run = json.loads(out)
             assert run["records"] + run["dead_letters"] == len(values), run
             shutil.copytree(t / "run" / "model", t / "group" / "model")
+            level = os.environ.get("LOGVEC_LOG_LEVEL")
+            os.environ["LOGVEC_LOG_LEVEL"] = "INFO"  # joins and assignments: why a worker started late
             group = start_worker(pipeline, t / "group", server.address, topic, "bench-group", "--workers",
                                  str(a.workers), idle=8)
-            together = json.loads(group.communicate()[0])
+            if level is None:
+                os.environ.pop("LOGVEC_LOG_LEVEL")
+            else:
+                os.environ["LOGVEC_LOG_LEVEL"] = level
+            out, log = group.communicate()
+            together = json.loads(out)
+            (HERE / "out").mkdir(exist_ok=True)
+            (HERE / "out" / f"kafka-{a.broker}-workers.log").write_bytes(log)
             assert len(set(stored_ids(t / "group"))) + run["dead_letters"] == len(values), together
             span = together["active_seconds"]  # the first worker's first line to the last one's last batch
 
