@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import signal
@@ -79,14 +78,9 @@ def main() -> None:
             run = json.loads(out)
             assert run["records"] + run["dead_letters"] == len(values), run
             shutil.copytree(t / "run" / "model", t / "group" / "model")
-            level = os.environ.get("LOGVEC_LOG_LEVEL")
-            os.environ["LOGVEC_LOG_LEVEL"] = "INFO"  # joins and assignments: why a worker started late
+            # INFO: the joins and assignments, to tell why a worker started late
             group = start_worker(pipeline, t / "group", server.address, topic, "bench-group", "--workers",
-                                 str(a.workers), idle=8)
-            if level is None:
-                os.environ.pop("LOGVEC_LOG_LEVEL")
-            else:
-                os.environ["LOGVEC_LOG_LEVEL"] = level
+                                 str(a.workers), idle=8, log_level="INFO")
             out, log = group.communicate()
             together = json.loads(out)
             (HERE / "out").mkdir(exist_ok=True)

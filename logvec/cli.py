@@ -119,11 +119,13 @@ def run(
 
         # (a fresh directory: one fits first, the rest wait)
         wait_for_siblings(worker_barrier, worker_index, give_up=lambda: stop["now"])
+    def report(summary) -> None:
+        _print_run(summary, runner.config.name, runner.data_dir, dead_letter_place(runner.config, runner.data_dir),
+                   format)
+
     if stop["now"]:  # asked to stop while loading the model or waiting for the siblings: nothing read yet
         runner.close()
-        _print_run(runner.summary, runner.config.name, runner.data_dir,
-                   dead_letter_place(runner.config, runner.data_dir), format)
-        return
+        return report(runner.summary)
     try:
         batches = open_source(runner.config, input, follow=follow or None, idle_exit=exit_when_idle)
     except (FileNotFoundError, ValueError) as e:
@@ -149,8 +151,7 @@ def run(
     finally:
         batches.close()
         runner.close()
-    _print_run(summary, runner.config.name, runner.data_dir, dead_letter_place(runner.config, runner.data_dir),
-               format)
+    report(summary)
 
 
 def _run_workers(pipeline: Path, input: Optional[list[str]], data_dir: Optional[Path],

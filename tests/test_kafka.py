@@ -79,9 +79,12 @@ def produce(bootstrap: str, topic: str, values: list[bytes]) -> dict[int, int]:
 
 
 def start_worker(pipeline: Path, data: Path, bootstrap: str, topic: str, group: str, *extra: str,
-                 idle: float | None = 6.0, metrics_port: int | None = None, instance: str = "") -> subprocess.Popen:
+                 idle: float | None = 6.0, metrics_port: int | None = None, instance: str = "",
+                 log_level: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "KAFKA_TOPIC": topic, "KAFKA_GROUP": group,
            "KAFKA_DEAD_LETTER_TOPIC": f"{topic}-dlq", "KAFKA_GROUP_INSTANCE_ID": instance}
+    if log_level is not None:
+        env["LOGVEC_LOG_LEVEL"] = log_level
     argv = [LOGVEC, "run", "-p", str(pipeline), "-d", str(data), "--format", "json", *extra]
     if idle is not None:
         argv += ["--exit-when-idle", str(idle)]
@@ -188,20 +191,20 @@ def test_two_workers_in_one_group_share_the_partitions(broker, hdfs_lines, tmp_p
 
 
 
-def test_a_member_joining_a_quiet_group_rebalances_it_once(broker, hdfs_lines, tmp_path, monkeypatch):
+def test_a_member_joining_a_quiet_group_rebalances_it_once(broker, hdfs_lines, tmp_path):
     """A worker idles on a topic it has read; a second joins. One rebalance hands it half the partitions and
     the group stays so. (kafka-python 3.0.12 drops a join that completes between two polls: when the idle
     worker slept between its quick polls, noida-db's group rejoined every ~2 s for as long as it was quiet,
     13 joins each in 25 s.)"""
-    monkeypatch.setenv("LOGVEC_LOG_LEVEL", "INFO")  # the rebalance listener logs each assignment
     topic, group = create_topic(broker, partitions=4), "g-quiet-join"
     pipe, data = kafka_pipeline(tmp_path), tmp_path / "d"
     produce(broker, topic, hdfs_lines[:2000])
-    a = start_worker(pipe, data, broker, topic, group, idle=None)
+    # INFO: the rebalance listener logs each assignment
+    a = start_worker(pipe, data, broker, topic, group, idle=None, log_level="INFO")
     b = None
     try:
         wait_until(lambda: len(stored_ids(data)) >= 2000, timeout=120, every=0.5)
-        b = start_worker(pipe, data, broker, topic, group, idle=None)
+        b = start_worker(pipe, data, broker, topic, group, idle=None, log_level="INFO")
         time.sleep(20)  # B joins (Tansu takes a few seconds), then the group is quiet again
         ends = produce(broker, topic, hdfs_lines[2000:3000])
         wait_until(lambda: len(stored_ids(data)) >= 3000, timeout=60, every=0.5)
