@@ -219,6 +219,33 @@ def test_a_member_joining_a_quiet_group_rebalances_it_once(broker, hdfs_lines, t
     assert 2 <= assigned[0] <= 3 and 1 <= assigned[1] <= 2, (assigned, [log[-3000:] for log in logs])
     assert set(stored_ids(data)) == all_ids(topic, ends) and committed(broker, group, topic, ends) == ends
 
+def test_a_member_that_works_between_polls_still_joins(broker, caplog):
+    """kafka-python 3.0.12 throws away a join that finishes while the member is not polling and sends another
+    JoinGroup. A member polling with timeout 0 and busy 300 ms between polls then never joined on noida-db (98
+    JoinGroups in 30 s); the source's consumer applies the finished join instead."""
+    from logvec.config import KafkaSourceConfig
+    from logvec.sources.kafka import KafkaSource
+
+    topic = create_topic(broker, partitions=2)
+    config = KafkaSourceConfig(type="kafka", bootstrap_servers=broker, topics=[topic], group_id="g-busy-join",
+                               session_timeout_ms=6000)
+    caplog.set_level("INFO", logger="kafka.coordinator")
+    source = KafkaSource(config, max_line_bytes=65536)
+    consumer = source._open()
+    try:
+        deadline = time.monotonic() + 30
+        while not consumer.assignment() and time.monotonic() < deadline:
+            consumer.poll(timeout_ms=0)
+            time.sleep(0.3)  # the member's work: the join's answer comes in meanwhile
+        assigned = consumer.assignment()
+    finally:
+        source.close()
+    joins = [r.getMessage() for r in caplog.records if "(Re-)joining" in r.getMessage()]
+    assert len(assigned) == 2, joins
+    # the first JoinGroup only fetches a member id (KIP-394); the second joins
+    assert len(joins) == 2, joins
+
+
 def test_two_workers_share_one_data_directory(broker, hdfs_lines, tmp_path):
     """Started together on a fresh data directory: one fits the model while the other waits for it, then both
     write the one store; every message is stored exactly once and every offset committed."""
