@@ -219,6 +219,7 @@ def test_a_member_joining_a_quiet_group_rebalances_it_once(broker, hdfs_lines, t
     assert 2 <= assigned[0] <= 3 and 1 <= assigned[1] <= 2, (assigned, [log[-3000:] for log in logs])
     assert set(stored_ids(data)) == all_ids(topic, ends) and committed(broker, group, topic, ends) == ends
 
+
 def test_a_member_that_works_between_polls_still_joins(broker, caplog):
     """kafka-python 3.0.12 throws away a join that finishes while the member is not polling and sends another
     JoinGroup. A member polling with timeout 0 and busy 300 ms between polls then never joined on noida-db (98
@@ -242,8 +243,9 @@ def test_a_member_that_works_between_polls_still_joins(broker, caplog):
         source.close()
     joins = [r.getMessage() for r in caplog.records if "(Re-)joining" in r.getMessage()]
     assert len(assigned) == 2, joins
-    # the first JoinGroup only fetches a member id (KIP-394); the second joins
-    assert len(joins) == 2, joins
+    # the first JoinGroup only fetches a member id (KIP-394) and the second joins: 2 on both brokers in every
+    # run so far, one more round allowed for a broker's own reasons; without the fix Tansu took 6, noida-db 98
+    assert len(joins) <= 3, joins
 
 
 def test_two_workers_share_one_data_directory(broker, hdfs_lines, tmp_path):
