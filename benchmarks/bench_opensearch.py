@@ -58,8 +58,8 @@ def main() -> None:
             raw_store = OpenSearchStore(cfg)
             raw_store.ensure_index(vectors.dim)
             rows = [x.tolist() for x in vectors.rows]
-            docs = [{"_index": cfg.index, "_id": records.ids[i], "_source": raw_store._doc(records, i, rows[vectors.index[i]])}
-                    for i in range(len(records))]
+            docs = [{"_index": cfg.index, "_id": records.ids[i],
+                     "_source": raw_store._doc(records, i, rows[vectors.index[i]])} for i in range(len(records))]
             t = time.perf_counter()
             helpers.bulk(raw_store.client, docs, chunk_size=cfg.bulk.chunk_size)
             raw_best = min(raw_best, time.perf_counter() - t)

@@ -114,7 +114,8 @@ class _Fields(dict):
         if key == "port":
             return str(r.integers(1024, 65535))
         if key == "uuid":
-            return "%08x-%04x-4%03x-a%03x-%012x" % tuple(int(x) for x in r.integers(0, [2**32, 2**16, 2**12, 2**12, 2**48]))
+            parts = r.integers(0, [2**32, 2**16, 2**12, 2**12, 2**48])
+            return "%08x-%04x-4%03x-a%03x-%012x" % tuple(int(x) for x in parts)
         if key == "req":
             return "req-%010x" % int(r.integers(0, 2**40))
         if key == "hex":

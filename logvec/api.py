@@ -117,7 +117,8 @@ PAGE = """<!doctype html>
  body{font:14px system-ui,sans-serif;margin:2em;color:#222} h1{font-size:1.3em}
  form{display:flex;gap:.5em;flex-wrap:wrap;margin-bottom:1em} input[name=q]{flex:1;min-width:30em;padding:.4em}
  input,button{padding:.4em} table{border-collapse:collapse;width:100%} td,th{border-bottom:1px solid #ddd;
- padding:.35em;text-align:left;vertical-align:top} td.msg{font-family:ui-monospace,monospace} tr.anomaly{background:#fff3f0}
+ padding:.35em;text-align:left;vertical-align:top} td.msg{font-family:ui-monospace,monospace}
+ tr.anomaly{background:#fff3f0}
  .why{color:#a33;font-size:.9em} #status{color:#666}
 </style></head><body>
 <h1>logvec — when did we see something like this before?</h1>
@@ -129,7 +130,8 @@ PAGE = """<!doctype html>
 <table><thead><tr><th>score</th><th>time</th><th>service</th><th>message</th><th>why flagged</th></tr></thead>
 <tbody id="hits"></tbody></table>
 <script>
-const f = document.getElementById('f'), tbody = document.getElementById('hits'), status = document.getElementById('status');
+const f = document.getElementById('f'), tbody = document.getElementById('hits');
+const status = document.getElementById('status');
 const esc = s => (s ?? '').toString().replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
 f.onsubmit = async (e) => {
   e.preventDefault();
@@ -147,7 +149,10 @@ f.onsubmit = async (e) => {
 };
 const given = new URLSearchParams(location.search);  // a shared link: fill the form and search
 if (given.get('q')) {
-  for (const [key, v] of given) { const el = f.elements[key]; if (el) el.type === 'checkbox' ? el.checked = v === 'true' : el.value = v; }
+  for (const [key, v] of given) {
+    const el = f.elements[key];
+    if (el) el.type === 'checkbox' ? el.checked = v === 'true' : el.value = v;
+  }
   f.requestSubmit();
 }
 </script></body></html>

@@ -405,7 +405,8 @@ def _opensearch(pipeline: Path):
 
 @index_app.command("create")
 def index_create(pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt,
-                 dim: Optional[int] = typer.Option(None, "--dim", help="default: the fitted model's dimension")) -> None:
+                 dim: Optional[int] = typer.Option(None, "--dim",
+                                                   help="default: the fitted model's dimension")) -> None:
     """Create the k-NN index for the model's dimension and point the alias at it."""
     from logvec.model import Model
 

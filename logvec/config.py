@@ -159,7 +159,8 @@ class CustomMask(_Strict):
 
 class MaskingConfig(_Strict):
     custom: list[CustomMask] = Field(default_factory=list, description="applied before the built-in masks")
-    builtin: list[Literal[BUILTIN_MASKS]] = Field(default_factory=lambda: list(BUILTIN_MASKS))  # type: ignore[valid-type]
+    builtin: list[Literal[BUILTIN_MASKS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(BUILTIN_MASKS))
     cache_size: int = Field(200_000, ge=1000, description="masked tokens remembered between batches")
 
 

@@ -221,7 +221,8 @@ def write_report(result: EvalResult, out: str | Path, top: int = 10) -> None:
     r = result
     lines = [
         f"# logvec eval — {r.pipeline}", "",
-        f"Level: **{r.level}**; threshold {r.threshold:.4g}; {r.train_lines:,} train lines, {r.test_lines:,} test lines.",
+        f"Level: **{r.level}**; threshold {r.threshold:.4g}; "
+        f"{r.train_lines:,} train lines, {r.test_lines:,} test lines.",
         "",
         "| precision | recall | F1 | average precision | lines/s |", "|---|---|---|---|---|",
         f"| {r.precision:.4f} | {r.recall:.4f} | {r.f1:.4f} | {r.average_precision:.4f} | {r.lines_per_second:,.0f} |",

@@ -25,7 +25,8 @@ from .servers import start_osmem
 
 
 def batch(n: int, start: int = 0, service: str = "api") -> tuple[RecordBatch, Vectors]:
-    rb = RecordBatch(ids=[f"f:{i}" for i in range(start, start + n)], messages=[f"msg {i}" for i in range(start, start + n)],
+    rb = RecordBatch(ids=[f"f:{i}" for i in range(start, start + n)],
+                     messages=[f"msg {i}" for i in range(start, start + n)],
                      timestamps=np.array([1.7e9 + i for i in range(start, start + n)]), services=[service] * n,
                      levels=["INFO"] * n, flags=[""] * n)
     rb.template_ids = np.arange(n) % 3
@@ -46,7 +47,8 @@ class RecordingTransport(Transport):
     def perform_request(self, method, url, params=None, body=None, timeout=None, ignore=(), headers=None):
         if isinstance(body, (bytes, str)):
             text = body.decode() if isinstance(body, bytes) else body
-            body = [json.loads(x) for x in text.splitlines() if x.strip()] if url.endswith("_bulk") else json.loads(text)
+            bulk = url.endswith("_bulk")
+            body = [json.loads(x) for x in text.splitlines() if x.strip()] if bulk else json.loads(text)
         RecordingTransport.calls.append((method, url, body))
         if method == "HEAD":
             return False
@@ -80,7 +82,8 @@ def test_index_mapping_body(recorded):
                                            "refresh_interval": "1s"}
     props = put[2]["mappings"]["properties"]
     assert props["vector"] == {"type": "knn_vector", "dimension": 8, "method": {
-        "name": "hnsw", "engine": "lucene", "space_type": "cosinesimil", "parameters": {"m": 16, "ef_construction": 128}}}
+        "name": "hnsw", "engine": "lucene", "space_type": "cosinesimil",
+        "parameters": {"m": 16, "ef_construction": 128}}}
     assert props["timestamp"] == {"type": "date", "format": "epoch_millis"}
     assert props["service"]["type"] == props["level"]["type"] == props["template"]["type"] == "keyword"
     assert props["message"]["type"] == "text" and props["is_anomaly"]["type"] == "boolean"

@@ -169,7 +169,8 @@ def test_kafka_messages_become_lines_or_dead_letters_with_offsets_past_both():
     values = [b"ok one\r", b"\xff\xfe", b"", b"x" * 100, b"  ", None, b"ok two"]
     polled = {clean: [msg(clean, 10, b"a 1"), msg(clean, 11, b"b 2\r")],
               mixed: [msg(mixed, 40 + i, v) for i, v in enumerate(values)]}
-    source = KafkaSource(KafkaSourceConfig(type="kafka", bootstrap_servers="127.0.0.1:9", topics=["logs"]), max_line_bytes=64)
+    config = KafkaSourceConfig(type="kafka", bootstrap_servers="127.0.0.1:9", topics=["logs"])
+    source = KafkaSource(config, max_line_bytes=64)
     batch = source._to_batch(polled)
     assert batch.lines == ["a 1", "b 2", "ok one", "ok two"]
     assert batch.origins == ["logs/0/10", "logs/0/11", "logs/1/40", "logs/1/46"]

@@ -58,7 +58,8 @@ def test_cached_equals_uncached_and_new_shapes_mid_stream(sentence):
 def test_each_distinct_line_embedded_once(sentence, monkeypatch):
     seen = []
     inner = SentenceVectorizer.encode_raw
-    monkeypatch.setattr(SentenceVectorizer, "encode_raw", lambda self, texts: (seen.extend(texts), inner(self, texts))[1])
+    monkeypatch.setattr(SentenceVectorizer, "encode_raw",
+                        lambda self, texts: (seen.extend(texts), inner(self, texts))[1])
     v = SentenceVectorizer().fit()
     v.transform(["a <NUM>", "b", "a <NUM>"] * 50)
     v.transform(["b", "c"])

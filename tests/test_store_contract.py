@@ -36,7 +36,8 @@ def store(request, tmp_path):
 
 
 def records(n: int, start: int = 0) -> RecordBatch:
-    rb = RecordBatch(ids=[f"c:{i}" for i in range(start, start + n)], messages=[f"message {i}" for i in range(start, start + n)],
+    rb = RecordBatch(ids=[f"c:{i}" for i in range(start, start + n)],
+                     messages=[f"message {i}" for i in range(start, start + n)],
                      timestamps=np.array([1.7e9 + i * DAY for i in range(start, start + n)]),
                      services=["api" if i % 2 else "db" for i in range(start, start + n)],
                      levels=["ERROR" if i % 5 == 0 else "INFO" for i in range(start, start + n)], flags=[""] * n)

@@ -4,9 +4,9 @@
   names the template and its words that the baseline rarely or never used.
 * Sessions: a template present in fewer than `rare_fraction` of the baseline sessions; a step out of order
   or in the wrong place (an "every A comes before the first B" that held in at least `order_confidence` of
-  the baseline sessions having both, with at least `min_support` of them); a missing step (a template present in at least `order_confidence` of the
-  baseline sessions, absent here). Counting sessions, not lines, keeps one chatty session from making its
-  own templates look common.
+  the baseline sessions having both, with at least `min_support` of them); a missing step (a template
+  present in at least `order_confidence` of the baseline sessions, absent here). Counting sessions, not
+  lines, keeps one chatty session from making its own templates look common.
 
 Scores are surprisal, -log10 of how often the baseline showed the event, so they read the same at both
 levels; the threshold is -log10(rare_fraction).

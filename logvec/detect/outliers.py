@@ -81,7 +81,8 @@ class KnnDetector(VectorDetector):
         out = np.empty(len(rows))
         for start in range(0, len(rows), 1024):
             sims = rows[start:start + 1024] @ ref.T
-            top = np.argpartition(-sims, m - 1, axis=1)[:, :m] if m < len(ref) else np.tile(np.arange(len(ref)), (len(sims), 1))
+            top = (np.argpartition(-sims, m - 1, axis=1)[:, :m] if m < len(ref)
+                   else np.tile(np.arange(len(ref)), (len(sims), 1)))
             top_sims = np.take_along_axis(sims, top, axis=1)
             order = np.argsort(-top_sims, axis=1)
             top, top_sims = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)

@@ -134,7 +134,8 @@ class KafkaSource:
 
         c = self.config
         self.consumer = connect(lambda: KafkaConsumer(
-            group_id=c.group_id, group_instance_id=c.group_instance_id, enable_auto_commit=False, auto_offset_reset=c.auto_offset_reset,
+            group_id=c.group_id, group_instance_id=c.group_instance_id, enable_auto_commit=False,
+            auto_offset_reset=c.auto_offset_reset,
             max_poll_records=c.max_poll_records, session_timeout_ms=c.session_timeout_ms,
             fetch_min_bytes=c.fetch_min_bytes, fetch_max_wait_ms=c.fetch_max_wait_ms,
             heartbeat_interval_ms=max(c.session_timeout_ms // 3, 500), max_poll_interval_ms=c.max_poll_interval_ms,

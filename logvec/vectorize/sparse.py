@@ -95,7 +95,8 @@ class SparseTextVectorizer(BaseVectorizer):
         return len(self.vocabulary_) + self.oov_buckets
 
     def feature_names(self) -> list[str]:
-        return sorted(self.vocabulary_, key=self.vocabulary_.get) + [f"unseen-word#{i}" for i in range(self.oov_buckets)]
+        unseen = [f"unseen-word#{i}" for i in range(self.oov_buckets)]
+        return sorted(self.vocabulary_, key=self.vocabulary_.get) + unseen
 
     def _transform_texts(self, texts: list[str]) -> np.ndarray:
         parts = []
