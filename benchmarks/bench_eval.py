@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import save
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -39,8 +41,7 @@ def main() -> None:
         wall = time.perf_counter() - start
     result = json.loads(out)
     result["wall_seconds"] = round(wall, 2)
-    (HERE / "out").mkdir(exist_ok=True)
-    (HERE / "out" / "eval.json").write_text(json.dumps(result, indent=2))
+    save("eval.json", result)
     print(json.dumps(result, indent=2))
 
 

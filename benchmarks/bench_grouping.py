@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 from pathlib import Path
 
 from drain3 import TemplateMiner as Drain3Miner
@@ -24,6 +23,8 @@ from drain3.template_miner_config import TemplateMinerConfig
 from logvec.config import load_pipeline
 from logvec.masking import BUILTIN_PATTERNS, Masker
 from logvec.templates import TemplateMiner, grouping_accuracy
+
+from results import save
 
 HERE = Path(__file__).resolve().parent
 SYSTEMS = ["Android", "Apache", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH", "OpenStack",
@@ -59,8 +60,7 @@ def main() -> None:
     for s, r in rows.items():
         print(f"{s:12}" + "".join(f"{r[n]:>13.3f}" for n in names))
     print(f"{'mean':12}" + "".join(f"{mean[n]:>13.3f}" for n in names))
-    (HERE / "out").mkdir(exist_ok=True)
-    (HERE / "out" / "grouping.json").write_text(json.dumps({"systems": rows, "mean": mean}, indent=2))
+    save("grouping.json", {"systems": rows, "mean": mean})
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from generate_logs import generate  # noqa: E402
+from results import save  # noqa: E402
 
 from logvec.config import load_pipeline  # noqa: E402
 
@@ -83,8 +84,7 @@ def main() -> None:
                                  str(a.workers), idle=8, log_level="INFO")
             out, log = group.communicate()
             together = json.loads(out)
-            (HERE / "out").mkdir(exist_ok=True)
-            (HERE / "out" / f"kafka-{a.broker}-workers.log").write_bytes(log)
+            save(f"kafka-{a.broker}-workers.log", log)
             assert len(set(stored_ids(t / "group"))) + run["dead_letters"] == len(values), together
             span = together["active_seconds"]  # the first worker's first line to the last one's last batch
 
@@ -117,8 +117,7 @@ def main() -> None:
             }
     finally:
         server.stop()
-    (HERE / "out").mkdir(exist_ok=True)
-    (HERE / "out" / f"kafka-{a.broker}.json").write_text(json.dumps(result, indent=2))
+    save(f"kafka-{a.broker}.json", result)
     print(json.dumps(result, indent=2))
 
 

@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from generate_logs import generate  # noqa: E402
+from results import save  # noqa: E402
 
 
 def main() -> None:
@@ -78,8 +79,7 @@ def main() -> None:
     finally:
         if server:
             server.stop()
-    (HERE / "out").mkdir(exist_ok=True)
-    (HERE / "out" / "opensearch.json").write_text(json.dumps(result, indent=2))
+    save("opensearch.json", result)
     print(json.dumps(result, indent=2))
 
 

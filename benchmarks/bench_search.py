@@ -33,6 +33,8 @@ from logvec.config import load_pipeline  # noqa: E402
 from logvec.pipeline import Runner  # noqa: E402
 from logvec.store import SearchFilters  # noqa: E402
 
+from results import save  # noqa: E402
+
 
 def timed(runner: Runner, queries: list[str], filters: SearchFilters | None = None) -> dict:
     ms = []
@@ -80,8 +82,7 @@ def main() -> None:
             "commonest_vector": timed(runner, top_lines),
         }
         runner.close()
-    (HERE / "out").mkdir(exist_ok=True)
-    (HERE / "out" / "search.json").write_text(json.dumps(result, indent=2))
+    save("search.json", result)
     print(json.dumps(result, indent=2))
 
 

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results import save
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
@@ -86,8 +88,7 @@ def main() -> None:
 
     result = {"input_lines": n_lines, "pipeline": a.pipeline, "drain3": drain, "logvec": lv,
               "ratio_logvec_to_drain3": lv["lines_per_second"] / drain["lines_per_second"]}
-    (HERE / "out").mkdir(exist_ok=True)
-    (HERE / "out" / "throughput.json").write_text(json.dumps(result, indent=2))
+    save("throughput.json", result)
     print(f"{'':10} {'lines/s':>10} {'peak RSS MiB':>13} {'templates':>10}")
     print(f"{'drain3':10} {drain['lines_per_second']:>10,.0f} {drain['peak_rss_mib']:>13,.0f} {drain['templates']:>10}")
     print(f"{'logvec':10} {lv['lines_per_second']:>10,.0f} {lv['peak_rss_mib']:>13,.0f} {lv['templates']:>10}")

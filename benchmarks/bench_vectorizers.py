@@ -26,6 +26,8 @@ from pathlib import Path
 
 import yaml
 
+from results import save
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 KINDS = ["bow", "tfidf", "onehot", "word2vec", "sentence"]
@@ -139,8 +141,7 @@ def main() -> None:
             results["word2vec"] = {"train_seconds_all_lines": round(train_s, 2),
                                    "transform_lines_per_second": round(len(flat) / (time.perf_counter() - t0), 1)}
             print("word2vec", json.dumps(results["word2vec"]), flush=True)
-    (HERE / "out").mkdir(exist_ok=True)
-    (HERE / "out" / "vectorizers.json").write_text(json.dumps(results, indent=2))
+    save("vectorizers.json", results)
 
 
 if __name__ == "__main__":
