@@ -119,13 +119,15 @@ def run(
 
         # (a fresh directory: one fits first, the rest wait)
         wait_for_siblings(worker_barrier, worker_index, give_up=lambda: stop["now"])
+
     def report(summary) -> None:
         _print_run(summary, runner.config.name, runner.data_dir, dead_letter_place(runner.config, runner.data_dir),
                    format)
 
     if stop["now"]:  # asked to stop while loading the model or waiting for the siblings: nothing read yet
         runner.close()
-        return report(runner.summary)
+        report(runner.summary)
+        return
     try:
         batches = open_source(runner.config, input, follow=follow or None, idle_exit=exit_when_idle)
     except (FileNotFoundError, ValueError) as e:

@@ -24,7 +24,7 @@ from logvec.metrics import COMMIT_FAILURES, COMMITS, CONSUMER_LAG, REBALANCES, R
 from logvec.parse import has_control_bytes
 from logvec.records import RawBatch
 from logvec.sources import KafkaUnavailableError
-from logvec.sources.kafka_joins import keep_finished_joins
+from logvec.sources.kafka_group import keep_finished_joins, told_to_rejoin
 
 log = logging.getLogger("logvec.kafka")
 T = TypeVar("T")
@@ -63,13 +63,7 @@ def stable(consumer) -> bool:
     """The member owns partitions in a stable group: not joining, not rebalancing, and not told to rejoin (a
     heartbeat that saw a rebalance sets that while the state still reads stable)."""
     return (bool(consumer.assignment()) and consumer.group_metadata().state == MemberState.STABLE
-            and not _told_to_rejoin(consumer))
-
-
-def _told_to_rejoin(consumer) -> bool:
-    # kafka-python keeps this on its coordinator only; a version without it is taken at its state alone
-    need_rejoin = getattr(getattr(consumer, "_coordinator", None), "need_rejoin", None)
-    return bool(need_rejoin()) if callable(need_rejoin) else False
+            and not told_to_rejoin(consumer))
 
 
 def settled(consumer) -> bool:

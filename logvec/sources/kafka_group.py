@@ -1,4 +1,5 @@
-"""Keep kafka-python from throwing away a group join that finished between two polls.
+"""What the worker needs of kafka-python's group coordinator beyond its public API, in one place: whether
+the member has been told to rejoin, and applying a group join that finished between two polls.
 
 kafka-python 3.0.12 runs each JoinGroup → SyncGroup round as a task on its IO thread and awaits it inside
 `poll()`. A poll that times out leaves the task running so that the next poll awaits it again, but the
@@ -18,6 +19,13 @@ from __future__ import annotations
 import logging
 
 log = logging.getLogger("logvec.kafka")
+
+
+def told_to_rejoin(consumer) -> bool:
+    """Whether the member has been told to rejoin: a heartbeat that saw a rebalance says so while the member's
+    state still reads stable. A kafka-python without this flag is taken at its state alone."""
+    need_rejoin = getattr(getattr(consumer, "_coordinator", None), "need_rejoin", None)
+    return bool(need_rejoin()) if callable(need_rejoin) else False
 
 
 class _FinishedJoin:
