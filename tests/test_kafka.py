@@ -190,7 +190,6 @@ def test_two_workers_in_one_group_share_the_partitions(broker, hdfs_lines, tmp_p
     assert committed(broker, group, topic, ends) == ends
 
 
-
 def test_a_member_joining_a_quiet_group_rebalances_it_once(broker, hdfs_lines, tmp_path):
     """A worker idles on a topic it has read; a second joins. One rebalance hands it half the partitions and
     the group stays so. (kafka-python 3.0.12 drops a join that completes between two polls: when the idle

@@ -81,7 +81,6 @@ def test_a_large_batch_is_stored_row_for_row_and_a_replay_overwrites(tmp_path):
     db.close()
 
 
-
 def test_hits_show_a_templates_latest_text_and_old_rows_their_own(tmp_path):
     """Drain generalises a template as lines come: every record of it shows the text it has now. Rows written
     before template texts had their own table keep the text they carry."""
@@ -95,6 +94,7 @@ def test_hits_show_a_templates_latest_text_and_old_rows_their_own(tmp_path):
     assert len(hits) == 21 and {h.template for h in hits} == {f"template {t} <*>" for t in range(7)}
     s._db.execute("UPDATE records SET template = 'written with the row' WHERE id = 'f:3'")
     assert {h.id: h.template for h in s.knn(rows[0], k=21)}["f:3"] == "written with the row"
+
 
 def test_an_sqlite_that_allows_fewer_values_a_statement_stores_rows_one_by_one(tmp_path, monkeypatch):
     """SQLite before 3.32 binds at most 999 values a statement: the store then writes row by row."""
@@ -136,7 +136,6 @@ def test_knn_orders_by_cosine_and_prefers_exact_message(tmp_path):
     assert {h.id for h in hits[:3]} == {"f:0", "f:1", "f:2"}
     assert [h.score for h in hits] == sorted([h.score for h in hits], reverse=True)
     assert hits[3].score == pytest.approx(0.8)
-
 
 
 def test_records_sharing_a_vector_newest_first_and_the_exact_message_among_the_last_stored(tmp_path):
@@ -231,6 +230,7 @@ def test_a_store_written_before_vec_facets_gets_them_on_open(tmp_path):
     assert s._db.execute("SELECT COUNT(*) FROM vec_facets").fetchone()[0] > 0
     assert [[h.id for h in s.knn(np.ones(8, dtype=np.float32), k=30, filters=f)] for f in FILTERS] == before
     assert all(before[:4]), before  # the service and level filters found records
+
 
 def test_hnsw_beyond_threshold_agrees_with_exact(tmp_path):
     rng = np.random.default_rng(2)

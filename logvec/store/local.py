@@ -252,7 +252,8 @@ class LocalStore:
         reasons = records.reasons or [""] * n
         texts_apart = bool(len(records.template_ids))  # each template's text once, in `templates`
         tids = records.template_ids.tolist() if texts_apart else [None] * n
-        templates = [None] * n if texts_apart else records.templates or [""] * n
+        texts = records.templates or [""] * n
+        templates = [None] * n if texts_apart else texts  # the rows' own column: only without template ids
         with self._lock:
             try:
                 with self._write():
@@ -262,13 +263,13 @@ class LocalStore:
                                           templates, tids, vec, [int(a) for a in anomalies], scores, reasons,
                                           records.flags)))
                     facets = self._new_facets(records.services, records.levels, vec)
-                    texts = self._new_template_texts(tids, records.templates or [""] * n) if texts_apart else {}
+                    new_texts = self._new_template_texts(tids, texts) if texts_apart else {}
             except BaseException:  # rolled back: forget the rows this write had handed out
                 self._hashes = dict(self._db.execute("SELECT hash, row FROM vecs"))
                 self._n_vectors = len(self._hashes)
                 raise
             self._facets |= facets
-            self._template_texts.update(texts)
+            self._template_texts.update(new_texts)
         return []
 
     def _new_template_texts(self, tids: list[int], texts: list[str]) -> dict[int, str]:
