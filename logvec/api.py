@@ -4,6 +4,7 @@
     GET /api/search        ?q=LINE&k=10&service=&level=&since=&until=&anomalies=false  → hits, best first
     GET /api/stats         records, templates, anomalies, sessions, model
     GET /api/sessions      ?anomalies=true&limit=20
+    GET /api/events        ?kind=storm|drop&limit=20 → rate events, latest window first
     GET /healthz           the process is up
     GET /readyz            the model is loaded and the store answers (503 otherwise)
     GET /metrics           Prometheus
@@ -17,6 +18,7 @@ from __future__ import annotations
 import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Literal
 
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -81,6 +83,12 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> Fa
     @app.get("/api/sessions")
     def sessions(anomalies: bool = True, limit: int = Query(20, ge=1, le=1000)) -> list[dict]:
         return runner.store.sessions(anomalies_only=anomalies, limit=limit)
+
+    @app.get("/api/events")
+    def rate_events(kind: Literal["storm", "drop"] | None = None,
+                    limit: int = Query(20, ge=1, le=1000)) -> list[dict]:
+        """Rate storms and drops, latest window first."""
+        return runner.store.rate_events(kind=kind, limit=limit)
 
     @app.get("/healthz")
     def healthz() -> dict:

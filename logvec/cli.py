@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -296,8 +297,8 @@ def stats(
         print(json.dumps(s))
         return
     t = Table(show_header=False)
-    for key in ("records", "templates", "anomalies", "sessions", "session_anomalies", "distinct_vectors", "dim",
-                "dead_letters", "path"):
+    for key in ("records", "templates", "anomalies", "sessions", "session_anomalies", "rate_events",
+                "distinct_vectors", "dim", "dead_letters", "path"):
         t.add_row(key, str(s[key]))
     out.print(t)
 
@@ -326,6 +327,40 @@ def sessions(
     t.add_column("why flagged", overflow="fold", ratio=4)
     for r in rows:
         t.add_row(r["key"], str(r["lines"]), f"{r['anomaly_score']:.3g}", r["reason"] if r["is_anomaly"] else "")
+    out.print(t)
+
+
+class RateKind(str, Enum):
+    storm = "storm"
+    drop = "drop"
+
+
+@app.command()
+def events(
+    pipeline: Path = PipelineOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+    kind: Optional[RateKind] = typer.Option(None, "--kind", help="only storms or only drops"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
+    format: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """Rate events, latest first: a known template far more often than the baseline (storm) or a frequent one
+    gone quiet (drop), per service and window."""
+    runner = _runner(pipeline, data_dir)
+    try:
+        rows = runner.store.rate_events(kind=kind.value if kind else None, limit=limit)
+    finally:
+        runner.close()
+    if format == Format.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    t = Table(title=f"{len(rows)} rate events", expand=True)
+    for name, ratio in (("window (UTC)", 1), ("kind", 0), ("service", 1), ("template", 4)):
+        t.add_column(name, overflow="fold", ratio=ratio or None)
+    t.add_column("observed", justify="right")
+    t.add_column("expected", justify="right")
+    for r in rows:
+        when = datetime.fromtimestamp(r["window_start"], tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        t.add_row(when, r["kind"], r["service"] or "", r["template"] or "", str(r["observed"]), f"{r['expected']:.3g}")
     out.print(t)
 
 

@@ -242,30 +242,58 @@ VectorizerConfig = Annotated[
 
 # ---------------------------------------------------------------- detectors
 class ThresholdConfig(_Strict):
-    """How a detector's threshold is calibrated on its baseline scores.
+    """How a detector's threshold is set from baseline scores.
 
-    `robust` (default): median + k × robust spread (MAD), which a baseline holding a few anomalies barely
-    moves (when over half the scores tie, the same rule is applied to the scores above the tie); `quantile`: that
-    quantile of the baseline scores; `contamination`: flag that expected share.
+    `holdout` (default): the baseline is split in `folds`; each fold is scored by the detector fitted on the
+    others, and the threshold is the conformal quantile of those held-out scores that `false_alarm_rate` of
+    normal items exceed. "Unusual" is then measured against normal items the detector did not memorize (an
+    in-sample score of a repeated item is 0 and says nothing about an unseen normal one). A baseline of fewer
+    than 1/false_alarm_rate items cannot pin that quantile: the robust rule on the held-out scores stands in,
+    which a few anomalies in the baseline barely move. `robust`: in-sample
+    median + k × robust spread (MAD); `quantile`: that in-sample quantile; `contamination`: flag that share.
     """
 
-    method: Literal["robust", "quantile", "contamination"] = "robust"
-    k: float = Field(4.0, gt=0)
-    quantile: float = Field(0.995, gt=0, lt=1)
-    contamination: float = Field(0.01, gt=0, lt=0.5)
+    method: Literal["holdout", "robust", "quantile", "contamination"] = "holdout"
+    false_alarm_rate: float = Field(
+        0.001, gt=0, lt=0.5, description="holdout: share of normal items allowed over the threshold")
+    folds: int = Field(5, ge=2, le=20, description="holdout: baseline parts, each scored by a fit on the others")
+    k: float = Field(4.0, gt=0, description="robust: spreads above the median (also holdout, on held-out "
+                     "scores, when the baseline is too small for false_alarm_rate)")
+    quantile: float = Field(0.995, gt=0, lt=1, description="quantile: of the in-sample scores")
+    contamination: float = Field(0.01, gt=0, lt=0.5, description="contamination: share flagged in the baseline")
+
+
+class SeverityConfig(_Strict):
+    """How much a line's level weighs in its line score, in decades of rarity (1.0 = as if ten times rarer).
+
+    The level is the parsed one, or read from the template's words when the line has none (FATAL, panic,
+    ERROR, exception, failed, WARN…); an INFO line whose template says "failed" or "error" counts half-way
+    to ERROR. A new FATAL line then outranks new INFO chatter, and ties between new templates break by level.
+    """
+
+    debug: float = 0.0
+    info: float = 0.0
+    notice: float = 0.25
+    warn: float = 0.5
+    error: float = 1.5
+    fatal: float = 2.5
 
 
 class NoveltyDetectorConfig(_Strict):
-    """Templates, words and (for sessions) orderings never or rarely seen in the baseline."""
+    """Templates, words and (for sessions) orderings never or rarely seen in the baseline; lines also weigh
+    their level (`severity`)."""
 
     type: Literal["novelty"] = "novelty"
-    rare_fraction: float = Field(
-        0.001, ge=0, lt=1, description="an event in fewer than this share of baseline items is rare"
-    )
+    rare_fraction: float | None = Field(
+        None, ge=0, lt=1, description="fixed rarity: an event in fewer than this share of baseline items is rare; "
+        "empty (default): how rare is unusual is learned from held-out baseline items (`threshold`)")
     order_confidence: float = Field(
         0.995, gt=0.5, le=1, description="sessions: 'A before B' is an invariant when it held this often"
     )
     min_support: int = Field(20, ge=1, description="sessions: baseline sessions needed to trust an invariant")
+    severity: SeverityConfig | None = Field(
+        default_factory=SeverityConfig, description="lines: level weights added to the rarity score; empty: none")
+    threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
 
 
 class _VectorDetectorConfig(_Strict):
@@ -326,6 +354,24 @@ DetectorConfig = Annotated[
 ]
 
 
+class RateConfig(_Strict):
+    """Rate anomalies: per (service, template) and event-time window, a count far above the baseline's rate
+    (a storm: its records are flagged, kind `rate`) or a frequent template gone quiet (a drop: an event)."""
+
+    enabled: bool = True
+    window: str = Field("1m", description="counting window, event time (e.g. 30s, 1m, 5m)")
+    p_value: float = Field(1e-6, gt=0, lt=0.5, description="how unlikely under the baseline's rate a count must be")
+    min_count: int = Field(10, ge=1, description="a storm window holds at least this many lines")
+    min_ratio: float = Field(5.0, ge=1, description="...and at least this many times the baseline's rate")
+    drops: bool = Field(True, description="also report frequent templates that go quiet")
+
+    @field_validator("window")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parse_duration(v)
+        return v
+
+
 # ---------------------------------------------------------------- sessions
 class SessionConfig(_Strict):
     """Group lines into sessions, by a key in the line (first capture group, or the whole match) or by time."""
@@ -335,7 +381,7 @@ class SessionConfig(_Strict):
     timeout: str = Field("30m", description="run: a keyed session with no line for this long is closed")
     detector: DetectorConfig = Field(
         default_factory=lambda: EnsembleDetectorConfig(
-            type="ensemble", members=[NoveltyDetectorConfig(rare_fraction=0.05), KnnDetectorConfig(type="knn")]
+            type="ensemble", members=[NoveltyDetectorConfig(), KnnDetectorConfig(type="knn")]
         ),
         description="session-level detector: new/rare templates, order and missing steps, plus unusual counts",
     )
@@ -450,13 +496,14 @@ class PipelineConfig(_Strict):
     vectorizer: VectorizerConfig = Field(default_factory=lambda: TfidfVectorizerConfig(type="tfidf"))
     detector: DetectorConfig = Field(default_factory=NoveltyDetectorConfig)
     session: SessionConfig | None = None
+    rate: RateConfig = Field(default_factory=RateConfig)
     alerts: AlertsConfig | None = None
     store: StoreConfig = Field(default_factory=LocalStoreConfig)
     run: RunConfig = Field(default_factory=RunConfig)
 
     def fit_hash(self) -> str:
         """Hash of the parts that shape a fitted model; a model fitted under another hash is stale."""
-        keys = ("parse", "masking", "templates", "vectorizer", "detector", "session")
+        keys = ("parse", "masking", "templates", "vectorizer", "detector", "session", "rate")
         text = self.model_dump_json(include=set(keys))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -80,11 +80,14 @@ class EvalResult:
     lines_per_second: float
     unscored: int = 0
     unlabeled: int = 0
+    rate_events: list[dict] = field(default_factory=list)
     scored: ItemScores | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "scored"}
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("scored", "rate_events")}
+        d = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+        d["rate_events"] = len(self.rate_events)
+        return d
 
 
 def confusion(labels: np.ndarray, flagged: np.ndarray) -> tuple[int, int, int, int]:
@@ -125,20 +128,34 @@ def evaluate(config: PipelineConfig, train: list[str], test: list[str], labels_p
     parser, masker = Parser(config.parse, session_keys(config)), Masker(config.masking)
     line_no: list[int] = []
     scores, flagged, reasons, sess, tids = [], [], [], [], []
+    rates = model.rate_tracker()
+    recalled: list[tuple[str, str]] = []
+    rate_events = []
     n_test = 0
     for raw in _lines(test, config):
         n_test += len(raw)
         records, _, _ = prepare_batch(raw, parser, masker, model)
+        if rates is not None:
+            update = rates.apply(records, model.line_threshold)
+            recalled += update.recalled
+            rate_events += update.events
         line_no.extend(int(i.rsplit(":", 1)[1]) for i in records.ids)
         scores.append(records.scores)
         flagged.append(records.is_anomaly)
         reasons.extend(records.reasons)
         sess.extend(records.sessions)
         tids.append(records.template_ids)
+    if rates is not None:
+        rate_events += rates.close_all()
 
     if level == "line":
         by_line = {n: i for i, n in enumerate(line_no)}
         all_scores, all_flags = np.concatenate(scores or [np.zeros(0)]), np.concatenate(flagged or [np.zeros(0, bool)])
+        for rid, why in recalled:  # records of a storm window read before the storm showed
+            p = by_line[int(rid.rsplit(":", 1)[1])]
+            all_flags[p] = True
+            all_scores[p] = max(all_scores[p], model.line_threshold + 1e-3)
+            reasons[p] = f"{reasons[p]} | {why}" if reasons[p] else why
         items = sorted(labels, key=lambda k: int(k))
         pos = [by_line.get(int(k)) for k in items]
         unscored = sum(p is None for p in pos)
@@ -175,7 +192,7 @@ def evaluate(config: PipelineConfig, train: list[str], test: list[str], labels_p
         precision=precision, recall=recall, f1=f1, average_precision=average_precision(y, item_scores),
         train_lines=len(baseline), test_lines=n_test, fit_seconds=fit_seconds, score_seconds=score_seconds,
         lines_per_second=(len(baseline) + n_test) / max(fit_seconds + score_seconds, 1e-9),
-        unscored=unscored, unlabeled=unlabeled,
+        unscored=unscored, unlabeled=unlabeled, rate_events=[e.to_dict() for e in rate_events],
         scored=ItemScores(items, y, item_scores, item_flags, item_reasons),
     )
 

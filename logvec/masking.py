@@ -38,8 +38,14 @@ BUILTIN_PATTERNS: dict[str, str] = {
 }
 
 
+# Numbers, hex strings and words holding a digit are one class of variable: one variable's values often fall
+# in two of them (a hex trace id that happens to be all digits, `42` next to `42a`), and two placeholders would
+# split one event into two templates.
+_VARIABLE_CLASS = {"hex": "NUM", "num": "NUM", "id": "NUM"}
+
+
 def placeholder(name: str) -> str:
-    return f"<{name.upper()}>"
+    return f"<{_VARIABLE_CLASS.get(name, name).upper()}>"
 
 
 class Masker:

@@ -18,6 +18,7 @@ import logvec
 from logvec.atomic import replaced
 from logvec.config import PipelineConfig
 from logvec.detect import Detections, Detector, Sample, make_detector
+from logvec.detect.rate import RateModel, make_rate_model
 from logvec.masking import Masker
 from logvec.parse import Parser
 from logvec.records import RawBatch, RecordBatch
@@ -39,6 +40,7 @@ class Model:
     detector: Detector | None  # line level
     session_featurizer: SessionFeaturizer | None = None
     session_detector: Detector | None = None
+    rate: RateModel | None = None
     meta: dict = field(default_factory=dict)
 
     @classmethod
@@ -61,6 +63,9 @@ class Model:
             model.session_detector = make_detector(config.session.detector)
             if model.session_detector is not None:
                 model.session_detector.fit(model.session_sample(sessions.keys, sequences))
+        model.rate = make_rate_model(config.rate)
+        if model.rate is not None:
+            model.rate.fit(records.services, records.template_ids, records.timestamps)
         model.meta = {
             "format": FORMAT_VERSION,
             "logvec_version": logvec.__version__,
@@ -79,11 +84,21 @@ class Model:
 
     def line_sample(self, records: RecordBatch, vectors: Vectors) -> Sample:
         return Sample(vectors, None, records.messages, self.vectorizer.feature_names(), self.miner.template,
-                      level="line", template_ids=records.template_ids)
+                      level="line", template_ids=records.template_ids, levels=records.levels)
 
     def session_sample(self, keys: list[str], sequences: list[np.ndarray]) -> Sample:
         assert self.session_featurizer is not None
         return self.session_featurizer.sample(keys, sequences, self.miner.template)
+
+    @property
+    def line_threshold(self) -> float:
+        return float(self.detector.threshold_) if self.detector is not None else 0.0
+
+    def rate_tracker(self):
+        """A fresh stream's rate windows, or None when the pipeline watches no rates."""
+        from logvec.detect.rate import RateTracker
+
+        return RateTracker(self.rate, self.miner.template) if self.rate is not None else None
 
     def detect_lines(self, records: RecordBatch, vectors: Vectors) -> Detections:
         if self.detector is None:
@@ -102,7 +117,8 @@ class Model:
         d.mkdir(parents=True, exist_ok=True)
         with replaced(d / "model.pkl") as tmp, open(tmp, "wb") as f:  # several workers may share the directory
             pickle.dump({"miner": self.miner, "vectorizer": self.vectorizer, "detector": self.detector,
-                         "session_featurizer": self.session_featurizer, "session_detector": self.session_detector},
+                         "session_featurizer": self.session_featurizer, "session_detector": self.session_detector,
+                         "rate": self.rate},
                         f, protocol=pickle.HIGHEST_PROTOCOL)
         self.meta["templates"] = self.miner.n_templates
         with replaced(d / "meta.json") as tmp:
@@ -126,7 +142,7 @@ class Model:
                 "refit with `logvec fit` or use another --data-dir"
             )
         return cls(parts["miner"], parts["vectorizer"], parts["detector"], parts["session_featurizer"],
-                   parts["session_detector"], meta)
+                   parts["session_detector"], parts.get("rate"), meta)
 
     @staticmethod
     def exists(directory: str | Path) -> bool:

@@ -45,6 +45,7 @@ class RunSummary:
     sessions: int = 0
     session_anomalies: int = 0
     sessions_open: int = 0  # still open when a stop was asked for: not scored
+    rate_events: int = 0  # storms and drops of (service, template) rates
     templates: int = 0
     fitted: bool = False
     seconds: float = 0.0
@@ -65,7 +66,7 @@ class RunSummary:
         s = cls()
         for d in summaries:
             for name in ("lines", "records", "blank", "dead_letters", "anomalies", "sessions", "session_anomalies",
-                         "sessions_open"):
+                         "sessions_open", "rate_events"):
                 setattr(s, name, getattr(s, name) + d[name])
             s.templates = max(s.templates, d["templates"])  # one model directory
             s.fitted = s.fitted or d["fitted"]
@@ -109,6 +110,7 @@ class Runner:
         self._store = None
         self.summary = RunSummary()
         self.sessions = SessionTracker(config.session) if config.session is not None else None
+        self._rates = None  # the stream's rate windows, once there is a model
 
     @property
     def store(self):
@@ -139,13 +141,23 @@ class Runner:
         self._dead(raw.dead + dead)
         return records, vectors
 
+    @property
+    def rates(self):
+        if self._rates is None and self.model is not None:
+            self._rates = self.model.rate_tracker()
+        return self._rates
+
     def process(self, raw: RawBatch) -> RecordBatch:
         """Prepare, store and alert one batch; when this returns, the batch is durable and may be committed."""
         records, vectors = self.prepare(raw)
+        rates = self._timed("rate", self.rates.apply, records, self.model.line_threshold) \
+            if self.rates is not None else None
         t = time.perf_counter()
         refused = self._timed("store", self.store.upsert, records, vectors)
         STORE_WRITE_SECONDS.observe(time.perf_counter() - t)
         self._dead(refused)
+        if rates is not None:
+            self._rate_results(rates.recalled, rates.events)
         if self.alerts is not None:
             self._timed("alerts", self.alerts.publish, records)
         s = self.summary
@@ -161,6 +173,18 @@ class Runner:
             self._timed("sessions", self.score_sessions, closed)
         return records
 
+    def _rate_results(self, recalled: list[tuple[str, str]], events: list) -> None:
+        """Flag the stored records of a storm window read before the storm showed; keep the rate events."""
+        if recalled:
+            self.store.flag_records(recalled, "rate")
+            self.summary.anomalies += len(recalled)
+            ANOMALIES.labels("line").inc(len(recalled))
+        if events:
+            self.store.upsert_rate_events(events)
+            self.summary.rate_events += len(events)
+            for e in events:
+                ANOMALIES.labels(f"rate_{e.kind}").inc()
+
     def score_sessions(self, closed: list[ClosedSession]) -> None:
         """Detect on closed sessions and write their verdicts (flagging the records of anomalous ones)."""
         if not closed or self.model is None:
@@ -168,8 +192,9 @@ class Runner:
         det = self.model.detect_sessions([c.key for c in closed], [c.template_ids for c in closed])
         reasons = det.reasons
         self.store.upsert_sessions([
-            SessionRow(c.key, c.record_ids, c.first_ts, c.last_ts, bool(flag), float(score), why)
-            for c, flag, score, why in zip(closed, det.is_anomaly.tolist(), det.scores.tolist(), reasons)])
+            SessionRow(c.key, c.record_ids, c.first_ts, c.last_ts, bool(flag), float(score), why, kinds)
+            for c, flag, score, why, kinds in zip(closed, det.is_anomaly.tolist(), det.scores.tolist(), reasons,
+                                                  det.kinds)])
         self.summary.sessions += len(closed)
         self.summary.session_anomalies += int(det.is_anomaly.sum())
         ANOMALIES.labels("session").inc(int(det.is_anomaly.sum()))
@@ -259,6 +284,8 @@ class Runner:
                         break
                 if self.sessions is not None and not stopped:  # the input ended: what is open is complete
                     self.score_sessions(self.sessions.close_all())
+                if self._rates is not None and not stopped:
+                    self._rate_results([], self._rates.close_all())
         finally:
             if self.model is not None:
                 self.model.save(self.model_dir)  # templates learned during the run
@@ -348,6 +375,7 @@ def prepare_batch(raw: RawBatch, parser: Parser, masker: Masker, model: Model,
     vectors = timed("vectorize", model.vectorizer.transform_unique, records.masked)
     det = timed("detect", model.detect_lines, records, vectors)
     records.scores, records.is_anomaly, records.reasons = det.scores, det.is_anomaly, det.reasons
+    records.kinds = det.kinds
     records.explanations = det.explanations
     return records, vectors, dead
 

@@ -46,6 +46,7 @@ class RecordBatch:
     is_anomaly: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     scores: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
     reasons: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)  # anomaly kinds, comma-joined ("" for normal records)
     explanations: dict[int, list] = field(default_factory=dict)  # structured reasons of flagged records, by row
 
     def __len__(self) -> int:
@@ -74,4 +75,5 @@ class RecordBatch:
             is_anomaly=arr(self.is_anomaly),
             scores=arr(self.scores),
             reasons=pick(self.reasons),
+            kinds=pick(self.kinds),
         )

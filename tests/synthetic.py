@@ -83,3 +83,39 @@ def session_logs(n_sessions: int, seed: int = 0, broken: dict[str, int] | None =
         if cursors[j] == len(sessions[j]):
             live.remove(j)
     return out, labels
+
+
+RATE_EVENTS = [  # (service, level, message, per minute)
+    ("api", "INFO", "request {r} served in {ms}ms", 60.0),
+    ("api", "INFO", "heartbeat ok", 30.0),
+    ("db", "INFO", "query took {ms}ms", 30.0),
+    ("storage", "WARN", "disk latency high on sd{d}: {ms}ms", 1.0),
+    ("api", "WARN", "client {r} sent a malformed header", 0.2),
+]
+
+
+def rate_logs(minutes: int, seed: int = 0, start: float = 1_699_999_980.0,
+              storm: tuple[int, int] | None = None, silent: tuple[int, int] | None = None):
+    """(lines, labels): Poisson traffic of RATE_EVENTS, one ISO line each. During `storm` (first, last minute)
+    the disk-latency warning comes at 80/min, those lines labeled 1; during `silent` the heartbeat stops.
+    `start` falls on a whole minute, so the minutes are the rate windows."""
+    from datetime import datetime, timezone
+
+    rng = np.random.default_rng(seed)
+    events = []
+    for m in range(minutes):
+        for e, (_, _, _, rate) in enumerate(RATE_EVENTS):
+            storming = storm is not None and e == 3 and storm[0] <= m < storm[1]
+            if silent is not None and e == 1 and silent[0] <= m < silent[1]:
+                continue
+            for _ in range(int(rng.poisson(80.0 if storming else rate))):
+                events.append((start + m * 60 + float(rng.uniform(0, 60)), e, int(storming)))
+    events.sort()
+    lines, labels = [], []
+    for at, e, bad in events:
+        service, level, text, _ = RATE_EVENTS[e]
+        msg = text.format(r=f"r{int(rng.integers(0, 10**6))}", ms=int(rng.integers(1, 900)), d=int(rng.integers(8)))
+        ts = datetime.fromtimestamp(at, tz=timezone.utc)
+        lines.append(f"{ts:%Y-%m-%dT%H:%M:%S}.{ts.microsecond // 1000:03d}Z {level} {service}: {msg}")
+        labels.append(bad)
+    return lines, labels

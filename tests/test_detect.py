@@ -95,8 +95,8 @@ SESSION_KEY = r"session (s\d+)"
 
 @pytest.mark.parametrize("kind,evidence", [
     ("missing", "missing step"),
-    ("swapped", "unusual sequence"),
-    ("wrong_place", "unusual sequence"),
+    ("swapped", "sequence"),
+    ("wrong_place", "sequence"),
     ("new_error", "new template"),
 ])
 def test_session_anomalies_of_each_kind(tmp_path, kind, evidence):
@@ -154,6 +154,109 @@ def test_robust_threshold_ignores_a_few_extreme_baseline_scores():
     assert np.mean(clean >= c) == pytest.approx(0.1, abs=0.01)
 
 
+def test_held_out_threshold_is_the_conformal_quantile_of_scores_the_detector_did_not_fit():
+    """Each baseline item is scored by a fit on the other folds; the threshold is the ⌈(n+1)(1-α)⌉-th smallest
+    of those scores (plus a float-noise margin), so about α of new normal items pass it."""
+    rng = np.random.default_rng(5)
+    X = np.abs(rng.normal(0, 1, (3000, 4))) + 0.1
+    cfg = ThresholdConfig(false_alarm_rate=0.01, folds=4)
+    det = KnnDetector(k=5, threshold=cfg).fit(_sample(X))
+    held = det.held_out_scores(_sample(X), 4)
+    rank = int(np.ceil(3001 * 0.99))
+    q = np.sort(held)[rank - 1]
+    assert 0 < det.threshold_ - q <= max(1e-5, 1e-4 * q) + 1e-12  # the quantile and the float-noise margin
+    assert det.threshold_ > np.quantile(det.score(_sample(X)), 0.99)  # in-sample scores are lower
+    new = np.abs(rng.normal(0, 1, (4000, 4))) + 0.1  # unseen normal items
+    # at most about α (the final fit has more neighbours than each fold's, so a little under it)
+    assert 0.001 <= det.detect(_sample(new)).is_anomaly.mean() <= 0.015
+
+
+def test_repeated_baseline_items_do_not_collapse_the_threshold():
+    """Every baseline shape repeats, so in-sample knn distances are all 0; a normal item that differs only by
+    float noise must not pass the threshold."""
+    base = _sample([[1, 0, 0]] * 600 + [[0, 1, 0]] * 600 + [[0, 0.6, 0.8]] * 600)
+    det = KnnDetector(k=5).fit(base)
+    noisy = _sample([[1, 1e-4, 0], [0, 1, 1e-4]])
+    assert det.detect(noisy).is_anomaly.tolist() == [False, False]
+    assert det.detect(_sample([[0.6, 0, 0.8]])).is_anomaly.tolist() == [True]
+
+
+def test_a_minority_path_of_the_baseline_is_normal_and_a_new_step_is_not(tmp_path):
+    """2% of baseline sessions retry a step; held-out sessions show that rarity is normal. A fixed
+    rare_fraction of 5% (the old default) flags every one of them."""
+    def logs(n, seed, broken=None):
+        lines, labels = session_logs(n, seed=seed, broken=broken)
+        rng = np.random.default_rng(seed)
+        keys = sorted({ln.split()[1] for ln in lines})
+        retry = set(rng.choice(keys, size=n // 50, replace=False).tolist())
+        out = []
+        for ln in lines:
+            out.append(ln)
+            if ln.endswith("authenticated") and ln.split()[1] in retry:
+                out.append(f"session {ln.split()[1]} token refreshed after retry")
+        return out, labels, retry
+
+    train, _, _ = logs(3000, 20)
+    test, labels, retry = logs(1000, 21, broken={"new_error": 10})
+    r = run_eval(tmp_path, train, test, labels, {}, session_key=SESSION_KEY)
+    flagged = {k for k, f in zip(r.scored.items, r.scored.flagged) if f}
+    assert not flagged & (retry - {k for k, y in labels.items() if y}), "minority path flagged"
+    assert (r.tp, r.fn) == (10, 0), r.to_dict()
+    fixed = {"key": SESSION_KEY, "detector": {"type": "novelty", "rare_fraction": 0.05}}
+    r_fixed = run_eval(tmp_path, train, test, labels, {"session": fixed})
+    assert r_fixed.fp >= 15  # the retried sessions (2% of 1000) flagged
+
+
+def test_a_step_implied_by_another_is_missed_even_when_not_every_session_takes_it(tmp_path):
+    """The profile is loaded in only half the sessions, but every session that loads it appends an audit
+    record: a session that loads it with no audit record is missing a step."""
+    def logs(n, seed, bad=0):
+        rng = np.random.default_rng(seed)
+        lines, labels = [], {}
+        for i in range(n):
+            key = f"s{i:05d}"
+            reads = rng.random() < 0.5
+            broken = i < bad
+            steps = ["opened"] + (["loaded the profile from cache"] + ([] if broken else ["audit record appended"])
+                                  if reads or broken else []) + ["closed"]
+            lines += [f"session {key} {st}" for st in steps]
+            labels[key] = int(broken)
+        return lines, labels
+
+    train, _ = logs(2000, 30)
+    test, labels = logs(500, 31, bad=5)
+    r = run_eval(tmp_path, train, test, labels, {}, session_key=SESSION_KEY)
+    assert (r.tp, r.fp, r.fn) == (5, 0, 0), r.to_dict()
+    flagged = [x for x, f in zip(r.scored.reasons, r.scored.flagged) if f]
+    assert all("missing step 'session <NUM> audit record appended'" in x for x in flagged), flagged[:1]
+
+
+def test_a_new_fatal_line_outranks_new_info_chatter(tmp_path):
+    """New INFO lines and new FATAL lines both appear; the level breaks the tie of 'never seen' and the
+    explanation says the level weighed."""
+    train = [f"2026-01-01T00:00:{i % 60:02d}Z INFO api: request {i} served" for i in range(3000)]
+    test, labels = [], []
+    for i in range(600):
+        if i % 100 == 7:
+            test.append(f"2026-01-02T00:00:{i % 60:02d}Z FATAL kernel: machine check on cpu {i}")
+            labels.append(1)
+        elif i % 100 == 9:
+            test.append(f"2026-01-02T00:00:{i % 60:02d}Z INFO api: cache warmed with {i} keys")
+            labels.append(0)
+        else:
+            test.append(f"2026-01-02T00:00:{i % 60:02d}Z INFO api: request {i} served")
+            labels.append(0)
+    pipeline = {"parse": {"type": "regex", "patterns": [
+        r"^(?P<timestamp>\S+) (?P<level>[A-Z]+) (?P<service>\w+): (?P<message>.*)$"]}}
+    r = run_eval(tmp_path, train, test, labels, pipeline)
+    s = r.scored
+    fatal = s.scores[s.labels == 1]
+    chatter = np.array([sc for sc, line in zip(s.scores, test) if "cache warmed" in line])
+    assert fatal.min() > chatter.max()
+    assert r.average_precision == pytest.approx(1.0)
+    assert all("level FATAL weighs" in x for x, y in zip(s.reasons, s.labels) if y)
+
+
 def test_weighted_quantile_counts_repeats():
     assert weighted_quantile(np.array([1.0, 10.0]), np.array([99.0, 1.0]), 0.5) == pytest.approx(1.0)
 
@@ -168,11 +271,11 @@ def _sample(X, names=None):
 
 def test_knn_counts_repeats_and_excludes_itself():
     base = _sample([[1, 0, 0]] * 50 + [[0, 1, 0]] * 50 + [[0, 0, 1]])
-    det = KnnDetector(k=5).fit(base)
+    det = KnnDetector(k=5, threshold=ThresholdConfig(method="robust")).fit(base)
     scores = det.score(_sample([[1, 0, 0], [0, 0, 1], [0.7, 0.7, 0.1]]))
     assert scores[0] == pytest.approx(0.0, abs=1e-6)
     assert scores[1] > scores[2] > scores[0]
-    # the baseline's one-off [0,0,1] scored against the rest (not itself) sets the threshold at distance 1
+    # in-sample: the baseline's one-off [0,0,1] scored against the rest (not itself) sets the threshold at 1
     assert det.threshold_ == pytest.approx(1.0)
     assert det.detect(_sample([[-1, -1, -1]])).is_anomaly.tolist() == [True]
     assert det.detect(_sample([[1, 0.05, 0]])).is_anomaly.tolist() == [False]
@@ -212,3 +315,28 @@ def test_labels_files(tmp_path):
     p.write_text("id,label\n")
     with pytest.raises(ValueError, match="header must be"):
         read_labels(p)
+
+
+@pytest.mark.parametrize("level,text,grade", [
+    ("WARNING", "disk almost full", "warn"),
+    ("err", "could not open file", "error"),
+    ("", "kernel panic - not syncing", "fatal"),
+    ("", "upload failed: connection refused", "error"),
+    ("", "- 1117838570 R02-M1 RAS KERNEL INFO instruction cache parity error corrected", "info"),
+    ("", "- 1117838570 R02-M1 RAS KERNEL FATAL data TLB error interrupt", "fatal"),
+    ("", "request served in 3ms", "info"),
+])
+def test_severity_grades_from_the_level_or_the_words(level, text, grade):
+    from logvec.config import SeverityConfig
+    from logvec.severity import SeverityWeights
+
+    assert SeverityWeights(SeverityConfig()).grade(level, text)[0] == grade
+
+
+def test_an_info_line_that_says_failed_weighs_half_way_to_error():
+    from logvec.config import SeverityConfig
+    from logvec.severity import SeverityWeights
+
+    w = SeverityWeights(SeverityConfig())
+    assert w.line_weight("INFO", "upload failed") == SeverityConfig().error / 2
+    assert w.line_weight("INFO", "upload done") == 0.0

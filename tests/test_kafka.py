@@ -453,5 +453,5 @@ def test_alerts_topic_gets_one_json_message_per_anomaly(broker, hdfs_lines, tmp_
     docs = [json.loads(m.value) for m in alerts]
     disk = next(d for d in docs if "Input/output error" in d["message"])
     assert disk["id"] == f"{topic}/0/1500" and disk["score"] > 0 and disk["reason"]
-    assert disk["explanations"][0]["kind"] == "new template"
+    assert disk["explanations"][0]["kind"] == "new_template" and "new_template" in disk["anomaly_kinds"]
     assert disk["explanations"][0]["neighbours"] and "distance" in disk["explanations"][0]["neighbours"][0]

@@ -15,14 +15,25 @@ from .conftest import LOGHUB_SYSTEMS
     ("wrote /var/lib/data/seg_7.log", "wrote <PATH>"),
     ("via smtp.mail.example.org", "via <HOST>"),
     ("took 12:30:01.5", "took <TIME>"),
-    ("addr 0x7fef9fb9b6d and deadbeef12", "addr <HEX> and <HEX>"),
+    ("addr 0x7fef9fb9b6d and deadbeef12", "addr <NUM> and <NUM>"),
     ("size 67108864 ratio -0.25", "size <NUM> ratio <NUM>"),
-    ("pod node-12-b took 3.5s for blk_-1608999687919862906", "pod <ID> took <ID> for <ID>"),
+    ("pod node-12-b took 3.5s for blk_-1608999687919862906", "pod <NUM> took <NUM> for <NUM>"),
     ("exit_code=137 user=bob", "exit_code=<NUM> user=bob"),
     ("plain words only", "plain words only"),
 ])
 def test_builtin_masks(text, expected):
     assert Masker().mask([text]) == [expected]
+
+
+def test_a_variable_whose_values_fall_in_two_number_classes_keeps_one_template():
+    """A hex trace id that happens to be all digits, next to one with letters: numbers, hex strings and words
+    with a digit are one placeholder, so the two lines are one event."""
+    from logvec.templates import TemplateMiner
+
+    masked = Masker().mask(["trace 4f3a9c0d2e1b7a60 done in 12ms", "trace 4031902837465512 done in 7ms"])
+    assert masked[0] == masked[1] == "trace <NUM> done in <NUM>"
+    ids = TemplateMiner().update(masked)
+    assert ids[0] == ids[1]
 
 
 def test_custom_mask_runs_before_builtins():

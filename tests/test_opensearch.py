@@ -102,7 +102,7 @@ def test_bulk_body(recorded):
     assert docs[1]["vector"] == [0.0, 1.0, 0, 0, 0, 0, 0, 0] and docs[3]["vector"] == docs[0]["vector"]
     assert docs[1]["timestamp"] == 1_700_000_001_000 and docs[1]["service"] == "api"
     assert set(docs[0]) == {"vector", "timestamp", "service", "level", "message", "template", "template_id",
-                            "is_anomaly", "anomaly_score", "reason", "flags"}
+                            "is_anomaly", "anomaly_score", "reason", "flags", "anomaly_kinds"}
 
 
 def test_knn_query_bodies(recorded):
@@ -170,6 +170,44 @@ def test_per_item_errors_become_dead_letters(osmem):
     assert sorted(d.origin for d in dead) == [f"f:{i}" for i in range(5, 10)]
     assert all("opensearch refused the document (400)" in d.reason for d in dead)
     assert store.count() == 5
+
+
+def test_kinds_late_flags_and_rate_events_are_written(osmem):
+    """Anomaly kinds go with each document; a storm's earlier records are flagged by partial updates that keep
+    their own reason; rate events get an index of their own."""
+    from logvec.detect.rate import RateEvent
+
+    store = osmem_store(osmem, "kinds")
+    rb, vecs = batch(6)
+    rb.is_anomaly = np.array([True, False, False, False, False, False])
+    rb.reasons = ["new template (novelty 4 ≥ 3)", "", "", "", "", ""]
+    rb.kinds = ["new_template,severity", "", "", "", "", ""]
+    assert store.upsert(rb, vecs) == []
+    store.flag_records([("f:2", "rate storm: 80 lines"), ("f:0", "rate storm: 80 lines")], "rate")
+    store.client.indices.refresh(index="kinds")
+    docs = {h["_id"]: h["_source"] for h in store.client.search(index="kinds", body={"size": 10})["hits"]["hits"]}
+    assert docs["f:0"]["anomaly_kinds"] == ["new_template", "severity"] and docs["f:0"]["late_kinds"] == ["rate"]
+    assert docs["f:0"]["reason"].startswith("new template") and docs["f:0"]["late_reason"] == "rate storm: 80 lines"
+    assert docs["f:2"]["is_anomaly"] is True and docs["f:1"]["is_anomaly"] is False
+    event = RateEvent("storm", "api", 4, 1.7e9, 60.0, 1.2, 80, 1e-30, "disk latency high")
+    store.upsert_rate_events([event, event])  # a replayed window overwrites its event
+    store.client.indices.refresh(index="kinds-events")
+    got = store.rate_events()
+    assert len(got) == 1 and got[0]["window_start"] == 1.7e9 and got[0]["observed"] == 80
+    assert store.stats()["rate_events"] == 1
+
+
+def test_an_index_from_before_kinds_gets_the_new_fields(osmem):
+    store = osmem_store(osmem, "old")
+    old = store.mapping(8)
+    for name in ("anomaly_kinds", "session_kinds", "late_reason", "late_kinds"):
+        del old["mappings"]["properties"][name]
+    store.client.indices.create(index="old-d8", body=old)
+    rb, vecs = batch(3)
+    rb.kinds = ["", "", ""]
+    assert store.upsert(rb, vecs) == []
+    props = store.client.indices.get_mapping(index="old-d8")["old-d8"]["mappings"]["properties"]
+    assert props["anomaly_kinds"] == {"type": "keyword"} and props["late_reason"] == {"type": "text"}
 
 
 def test_dimension_change_moves_the_alias_to_a_new_index(osmem):

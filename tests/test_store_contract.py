@@ -46,6 +46,7 @@ def records(n: int, start: int = 0) -> RecordBatch:
     rb.is_anomaly = np.arange(start, start + n) % 10 == 0
     rb.scores = rb.is_anomaly.astype(np.float32)
     rb.reasons = ["new template" if a else "" for a in rb.is_anomaly]
+    rb.kinds = ["new_template" if a else "" for a in rb.is_anomaly]
     return rb
 
 
@@ -88,7 +89,20 @@ def test_knn_filters(store):
     assert sorted(int(h.id[2:]) for h in got) == list(range(10, 20))
     anomalies = store.knn(q, k=40, filters=SearchFilters(anomalies_only=True))
     assert sorted(h.id for h in anomalies) == ["c:0", "c:10", "c:20", "c:30"]
-    assert all(h.is_anomaly and "new template" in h.reason for h in anomalies)
+    assert all(h.is_anomaly and "new template" in h.reason and h.anomaly_kinds == ["new_template"]
+               for h in anomalies)
+    assert all(h.anomaly_kinds == [] for h in store.knn(q, k=40) if not h.is_anomaly)
+
+
+def test_records_flagged_after_the_fact_keep_their_own_reason(store):
+    v = vectors(12)
+    store.upsert(records(12), v)
+    store.flag_records([("c:10", "rate storm: 80 lines"), ("c:3", "rate storm: 80 lines")], "rate")
+    refresh(store)
+    by_id = {h.id: h for h in store.knn(v.dense()[3], k=12)}
+    assert by_id["c:3"].is_anomaly and by_id["c:3"].anomaly_kinds == ["rate"] and "rate storm" in by_id["c:3"].reason
+    assert by_id["c:10"].anomaly_kinds == ["new_template", "rate"] and by_id["c:10"].reason.startswith("new template")
+    assert not by_id["c:4"].is_anomaly
 
 
 def test_another_dimension_is_refused_or_isolated(store):

@@ -20,7 +20,7 @@ def make_detector(config) -> Detector | None:
         return None
     if config.type == "ensemble":
         return EnsembleDetector([make_detector(m) for m in config.members], config.combine, config.threshold)
-    params = config.model_dump(exclude={"type", "threshold"})
+    params = config.model_dump(exclude={"type", "threshold", "severity"})
     if config.type == "novelty":
-        return NoveltyDetector(**params)
+        return NoveltyDetector(severity=config.severity, threshold=config.threshold, **params)
     return _OUTLIERS[config.type](threshold=config.threshold, **params)

@@ -7,11 +7,14 @@ arrive as a `Sample`, so one detector serves both levels.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from logvec.config import ThresholdConfig
+from logvec.detect.calibrate import MIN_TAIL_SHARE, calibrate, conformal_threshold, fold_assignment
 from logvec.vectorize.base import Vectors
 
 
@@ -19,16 +22,18 @@ class Sample:
     """n items to score. `vectors` holds their features (distinct rows + index); `sequences` their
     template ids in order (several per session); lines give `template_ids` instead, one per line, and
     their one-element sequences are only made if a detector asks; `names` what to call each item in an
-    explanation; `feature_names` one per vector column; `template_text` turns a template id into text."""
+    explanation; `feature_names` one per vector column; `template_text` turns a template id into text;
+    `levels` the lines' parsed levels ("" for none), when known."""
 
     def __init__(self, vectors: Vectors, sequences: list[np.ndarray] | None, names: list[str],
                  feature_names: list[str], template_text: Callable[[int], str], level: str = "line",
-                 template_ids: np.ndarray | None = None) -> None:
+                 template_ids: np.ndarray | None = None, levels: list[str] | None = None) -> None:
         if sequences is None and template_ids is None:
             raise ValueError("a Sample needs sequences or template_ids")
         self.vectors, self.names, self.feature_names = vectors, names, feature_names
         self.template_text, self.level = template_text, level
         self.template_ids = template_ids
+        self.levels = levels
         self._sequences = sequences
 
     @property
@@ -47,18 +52,25 @@ class Sample:
 
     def take(self, idx: np.ndarray) -> "Sample":
         idx = np.asarray(idx, dtype=np.int64)
+        levels = [self.levels[i] for i in idx] if self.levels is not None else None
         if self._sequences is None:
             return Sample(self.vectors.take(idx), None, [self.names[i] for i in idx], self.feature_names,
-                          self.template_text, self.level, template_ids=self.template_ids[idx])  # type: ignore[index]
+                          self.template_text, self.level, template_ids=self.template_ids[idx],  # type: ignore[index]
+                          levels=levels)
         return Sample(self.vectors.take(idx), [self.sequences[i] for i in idx], [self.names[i] for i in idx],
-                      self.feature_names, self.template_text, self.level)
+                      self.feature_names, self.template_text, self.level, levels=levels)
+
+
+# What made an item anomalous; every flagged record carries the kinds of its explanations (`anomaly_kinds`).
+ANOMALY_KINDS = ("new_template", "rare_template", "severity", "sequence", "missing_step", "distance", "rate",
+                 "session")
 
 
 @dataclass
 class Explanation:
     """Why an item was flagged: its kind, the evidence that drove it, its nearest normal neighbours."""
 
-    kind: str  # new template | rare template | unusual sequence | missing step | far from neighbours
+    kind: str  # one of ANOMALY_KINDS
     detector: str
     score: float
     threshold: float
@@ -66,7 +78,7 @@ class Explanation:
     neighbours: list[tuple[str, float]] = field(default_factory=list)  # (name, cosine distance)
 
     def text(self) -> str:
-        parts = [f"{self.kind} ({self.detector} {self.score:.3g} ≥ {self.threshold:.3g})"]
+        parts = [f"{self.kind.replace('_', ' ')} ({self.detector} {self.score:.3g} ≥ {self.threshold:.3g})"]
         if self.evidence:
             parts.append("; ".join(self.evidence))
         if self.neighbours:
@@ -94,16 +106,84 @@ class Detections:
             out[i] = " | ".join(e.text() for e in ex)
         return out
 
+    @property
+    def kinds(self) -> list[str]:
+        """One per item: the kinds of its explanations, comma-joined in a fixed order, "" for normal items."""
+        out = [""] * len(self.scores)
+        for i, ex in self.explanations.items():
+            out[i] = join_kinds(e.kind for e in ex)
+        return out
+
+
+def join_kinds(kinds) -> str:
+    """Kinds as one comma-joined string, each once, in the order of ANOMALY_KINDS."""
+    present = set(kinds)
+    if "" in present:
+        present.discard("")
+    for k in list(present):
+        if "," in k:
+            present.discard(k)
+            present.update(k.split(","))
+    return ",".join(k for k in ANOMALY_KINDS if k in present)
+
 
 class Detector:
-    """Subclasses set `name`, implement `fit`, `score` and `explain`; `detect` ties them together."""
+    """Subclasses set `name`, implement `_fit`, `score` and `explain`; `fit` learns, then sets the threshold
+    (`threshold`, a ThresholdConfig); `detect` ties them together.
+
+    Constructor arguments are the parameters (scikit-learn's rule: no work in `__init__`), so `clone()` makes
+    an unfitted copy: the held-out calibration fits one per fold.
+    """
 
     name = "detector"
+    # a baseline too small for the held-out quantile: a tail above the tied scores holding under this share
+    # of the items is taken for the baseline's anomalies (see calibrate.robust_fence)
+    min_tail = MIN_TAIL_SHARE
+    threshold: ThresholdConfig
     threshold_: float
     center_: float  # the baseline's typical score (median), for scaling scores across detectors
 
+    def get_params(self) -> dict:
+        names = [p for p in inspect.signature(type(self).__init__).parameters if p != "self"]
+        return {p: getattr(self, p) for p in names if hasattr(self, p)}
+
+    def clone(self) -> "Detector":
+        return type(self)(**self.get_params())
+
     def fit(self, sample: Sample) -> "Detector":
+        self._fit(sample)
+        self._set_threshold(sample)
+        self._after_threshold(sample)
+        return self
+
+    def _fit(self, sample: Sample) -> "Detector":
         raise NotImplementedError
+
+    def _in_sample_scores(self, sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:
+        """(scores, weights) of the baseline by the fitted detector, for the in-sample methods."""
+        return self.score(sample), None
+
+    def _after_threshold(self, sample: Sample) -> None:
+        """Work that needs the threshold (which baseline rows are normal, for explanations)."""
+
+    def held_out_scores(self, sample: Sample, folds: int) -> np.ndarray:
+        """Each baseline item scored by a copy fitted on the other folds."""
+        fold = fold_assignment(len(sample), folds)
+        out = np.zeros(len(sample))
+        for f in range(folds):
+            held = np.flatnonzero(fold == f)
+            part = self.clone()._fit(sample.take(np.flatnonzero(fold != f)))
+            out[held] = part.score(sample.take(held))
+        return out
+
+    def _set_threshold(self, sample: Sample) -> None:
+        cfg = self.threshold
+        if cfg.method == "holdout" and len(sample) >= 2 * cfg.folds:
+            self.threshold_, self.center_ = conformal_threshold(self.held_out_scores(sample, cfg.folds), cfg,
+                                                                self.min_tail)
+        else:  # in-sample methods, and a baseline too small to split
+            scores, weights = self._in_sample_scores(sample)
+            self.threshold_, self.center_ = calibrate(scores, weights, cfg)
 
     def score(self, sample: Sample) -> np.ndarray:
         raise NotImplementedError
@@ -111,12 +191,21 @@ class Detector:
     def explain(self, sample: Sample, idx: np.ndarray, scores: np.ndarray) -> list[list[Explanation]]:
         raise NotImplementedError
 
+    def check_fitted(self) -> None:
+        if not hasattr(self, "threshold_"):
+            raise NotFittedError(f"this {self.name} detector is not fitted yet: call fit() on a baseline first")
+
     def flag(self, scores: np.ndarray, sample: Sample) -> np.ndarray:
         return scores >= self.threshold_
 
     def detect(self, sample: Sample) -> Detections:
+        self.check_fitted()
         scores = self.score(sample).astype(np.float32)
         flagged = self.flag(scores, sample)
         idx = np.flatnonzero(flagged)
         explanations = dict(zip(idx.tolist(), self.explain(sample, idx, scores))) if len(idx) else {}
         return Detections(scores, flagged, explanations, float(self.threshold_))
+
+
+class NotFittedError(RuntimeError):
+    """A detector used before it was fitted."""

@@ -20,24 +20,64 @@ def weighted_quantile(values: np.ndarray, weights: np.ndarray | None, q: float) 
 
 
 def calibrate(scores: np.ndarray, weights: np.ndarray | None, config: ThresholdConfig) -> tuple[float, float]:
-    """(threshold, center) for baseline `scores` (each counted `weights` times)."""
+    """(threshold, center) for in-sample baseline `scores` (each counted `weights` times)."""
     center = weighted_quantile(scores, weights, 0.5)
     if config.method == "quantile":
         return weighted_quantile(scores, weights, config.quantile), center
     if config.method == "contamination":
         return weighted_quantile(scores, weights, 1.0 - config.contamination), center
+    return robust_fence(scores, weights, config.k), center
+
+
+# Over half the scores tied: a tail above the tie holding under this share of the items is taken for the
+# baseline's anomalies, not for a population of its own.
+MIN_TAIL_SHARE = 0.01
+
+
+def robust_fence(scores: np.ndarray, weights: np.ndarray | None, k: float,
+                 min_tail: float = MIN_TAIL_SHARE) -> float:
+    """Median + k robust spreads (1.4826 × MAD), which a few anomalies among the scores barely move."""
+    center = weighted_quantile(scores, weights, 0.5)
     dev = np.abs(np.asarray(scores, dtype=np.float64) - center)
     scale = 1.4826 * weighted_quantile(dev, weights, 0.5)
     tol = 1e-9 * max(abs(center), 1.0)
     if scale <= tol:
         # Over half the baseline ties (common shapes score 0): the tail is its own population, and the
-        # threshold is robust within it: its median plus k robust spreads.
+        # threshold is robust within it: its median plus k robust spreads. A small tail (MIN_TAIL_SHARE) is
+        # no population: it is what the baseline's anomalies look like, and the threshold stays by the tie
+        # (half the tied score again above it: a refit on more data moves a tied score a little).
         tail = dev > tol
-        if not tail.any():
-            return center + tol, center
+        if tail.sum() < min_tail * len(dev):
+            return center + max(tol, 1e-5, 0.5 * abs(center))
         tail_scores = np.asarray(scores, dtype=np.float64)[tail]
         tail_w = None if weights is None else np.asarray(weights, dtype=np.float64)[tail]
         tail_center = weighted_quantile(tail_scores, tail_w, 0.5)
         tail_scale = 1.4826 * weighted_quantile(np.abs(tail_scores - tail_center), tail_w, 0.5)
-        return tail_center + max(config.k * tail_scale, tol), center
-    return center + config.k * scale, center
+        return tail_center + max(k * tail_scale, tol)
+    return center + k * scale
+
+
+def fold_assignment(n: int, folds: int, seed: int = 0) -> np.ndarray:
+    """Each of n items' fold, shuffled and balanced (a fixed seed: one baseline gives one threshold)."""
+    rng = np.random.default_rng(seed)
+    return rng.permutation(np.arange(n) % folds)
+
+
+def conformal_threshold(held_out: np.ndarray, config: ThresholdConfig,
+                        min_tail: float = MIN_TAIL_SHARE) -> tuple[float, float]:
+    """(threshold, center) from held-out baseline scores: the ⌈(n+1)(1-α)⌉-th smallest score, the split
+    conformal rule under which a new normal item scores above it with probability at most α. A margin above
+    it keeps float noise (a repeat of a normal item scoring 1e-7 instead of 0) from crossing it.
+
+    With fewer held-out items than that rule needs (it would take the largest score, and any anomaly the
+    baseline holds would set the threshold), the robust fence of the held-out scores stands in."""
+    scores = np.sort(np.asarray(held_out, dtype=np.float64))
+    if not len(scores):
+        return 0.0, 0.0
+    n = len(scores)
+    rank = int(np.ceil((n + 1) * (1.0 - config.false_alarm_rate)))
+    center = float(np.median(scores))
+    if rank >= n:
+        return robust_fence(scores, None, config.k, min_tail), center
+    q = float(scores[rank - 1])
+    return q + max(1e-5, 1e-4 * abs(q)), center

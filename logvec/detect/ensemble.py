@@ -24,7 +24,9 @@ class EnsembleDetector(Detector):
 
     def _ranks(self, i: int, scores: np.ndarray) -> np.ndarray:
         base = self.baseline_sorted_[i]
-        return np.searchsorted(base, scores, side="right") / max(len(base), 1)
+        # mid-rank: a score tied with many baseline scores (repeats all score 0) sits in the middle of the tie
+        mid = (np.searchsorted(base, scores, side="left") + np.searchsorted(base, scores, side="right")) / 2
+        return mid / max(len(base), 1)
 
     def fit(self, sample: Sample) -> "EnsembleDetector":
         for m in self.members:
@@ -51,7 +53,7 @@ class EnsembleDetector(Detector):
         for i in np.flatnonzero(flagged).tolist():
             explanations[i] = [e for r in results for e in r.explanations.get(i, [])]
             if not explanations[i]:  # mean_rank can flag what no member flagged alone
-                explanations[i] = [Explanation("far from neighbours", self.name, float(scores[i]),
+                explanations[i] = [Explanation("distance", self.name, float(scores[i]),
                                                float(self.threshold_),
                                                [f"{m.name} percentile {self._ranks(j, r.scores[i:i + 1])[0]:.3f}"
                                                 for j, (m, r) in enumerate(zip(self.members, results))])]

@@ -11,14 +11,13 @@ import numpy as np
 
 from logvec.config import ThresholdConfig
 from logvec.detect.base import Detector, Explanation, Sample
-from logvec.detect.calibrate import calibrate
 from logvec.detect.neighbours import Reference
 
 
 class VectorDetector(Detector):
     """Shared fit/score/explain plumbing; subclasses implement `_fit_rows` and `_score_rows`."""
 
-    kind = "far from neighbours"
+    kind = "distance"
 
     def __init__(self, threshold: ThresholdConfig | None = None, max_reference: int = 20_000) -> None:
         self.threshold = threshold or ThresholdConfig()
@@ -30,14 +29,17 @@ class VectorDetector(Detector):
     def _score_rows(self, rows: np.ndarray, baseline: bool = False) -> np.ndarray:
         raise NotImplementedError
 
-    def fit(self, sample: Sample) -> "VectorDetector":
+    def _fit(self, sample: Sample) -> "VectorDetector":
         self.reference_ = ref = Reference(sample, self.max_reference)
         self._fit_rows(ref.rows, ref.counts)
-        baseline_scores = self._score_rows(ref.rows, baseline=True)
-        self.threshold_, self.center_ = calibrate(baseline_scores, ref.counts, self.threshold)
-        ref.normal = baseline_scores < self.threshold_
         self.feature_names_ = sample.feature_names
         return self
+
+    def _in_sample_scores(self, sample: Sample) -> tuple[np.ndarray, np.ndarray | None]:
+        return self._score_rows(self.reference_.rows, baseline=True), self.reference_.counts
+
+    def _after_threshold(self, sample: Sample) -> None:
+        self.reference_.normal = self._score_rows(self.reference_.rows, baseline=True) < self.threshold_
 
     def score(self, sample: Sample) -> np.ndarray:
         rows = sample.vectors.rows
@@ -150,7 +152,6 @@ class PcaDetector(VectorDetector):
     """Squared prediction error: distance from the principal subspace of the baseline (weighted PCA)."""
 
     name = "pca"
-    kind = "unusual mix"
 
     def __init__(self, variance: float = 0.95, **kw) -> None:
         super().__init__(**kw)

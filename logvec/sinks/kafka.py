@@ -73,6 +73,7 @@ class KafkaAlerts:
                 "level": records.levels[i], "message": records.messages[i], "template": records.templates[i],
                 "template_id": int(records.template_ids[i]), "score": float(records.scores[i]),
                 "reason": records.reasons[i],
+                "anomaly_kinds": [k for k in (records.kinds[i] if records.kinds else "").split(",") if k],
                 "explanations": [e.to_dict() for e in records.explanations.get(i, [])],
             }
             self._producer.send(self.topic, key=records.ids[i].encode(), value=json.dumps(doc).encode())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 
@@ -35,6 +35,7 @@ class SessionRow:
     is_anomaly: bool
     score: float
     reason: str
+    kinds: str = ""  # anomaly kinds, comma-joined
 
 
 @dataclass
@@ -51,16 +52,22 @@ class Hit:
     anomaly_score: float | None
     reason: str
     flags: str
+    anomaly_kinds: list[str] = field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: tuple, score: float) -> "Hit":
-        rid, ts, service, level, message, template, tid, anomaly, ascore, reason, flags = row
+        rid, ts, service, level, message, template, tid, anomaly, ascore, reason, flags, kinds = row
         when = None
         if ts is not None and not math.isnan(ts):
             dt = datetime.fromtimestamp(ts, tz=timezone.utc)
             when = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
         return cls(rid, round(float(score), 6), message or "", template or "", tid, when, service or "",
-                   level or "", bool(anomaly), ascore, reason or "", flags or "")
+                   level or "", bool(anomaly), ascore, reason or "", flags or "", split_kinds(kinds))
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def split_kinds(kinds: str | None) -> list[str]:
+    """A stored comma-joined kinds column as a list, each kind once (later flags append to it)."""
+    return list(dict.fromkeys(k for k in (kinds or "").split(",") if k))

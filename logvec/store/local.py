@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS records (
     is_anomaly INTEGER NOT NULL DEFAULT 0,
     anomaly_score REAL,
     reason TEXT,
-    flags TEXT
+    flags TEXT,
+    anomaly_kinds TEXT
 );
 CREATE INDEX IF NOT EXISTS records_vec ON records(vec);
 CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
@@ -79,15 +80,27 @@ CREATE TABLE IF NOT EXISTS sessions (
     anomaly_score REAL,
     reason TEXT
 );
+CREATE TABLE IF NOT EXISTS rate_events (
+    key TEXT PRIMARY KEY,  -- kind|service|template|window start: a replayed window overwrites its event
+    kind TEXT NOT NULL,    -- storm | drop
+    service TEXT,
+    template_id INTEGER,
+    template TEXT,
+    window_start REAL,
+    window_seconds REAL,
+    expected REAL,
+    observed INTEGER,
+    p_value REAL
+);
 """
 
 # A replayed record (same id) replaces the stored one: REPLACE is a little cheaper than ON CONFLICT DO UPDATE
 # of every column, and nothing refers to a record's rowid.
 _UPSERT_INTO = """
 INSERT OR REPLACE INTO records (id, ts, service, level, message, template, template_id, vec, is_anomaly,
-                                anomaly_score, reason, flags)
+                                anomaly_score, reason, flags, anomaly_kinds)
 VALUES """
-_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _UPSERT = _UPSERT_INTO + _ROW
 # Rows go in `ROWS_PER_INSERT` to a statement, their values bound from one flat list: executemany binds and
 # steps a row at a time, 0.5 µs a row more of the 3.1 µs SQLite spends on one (1,000 was the best of
@@ -103,7 +116,13 @@ TIE_WINDOW = 1000
 
 # The writer checkpoints only when the checkpointer thread falls this far behind (256 MiB of log).
 WAL_SAFETY_PAGES = 65536
-_COLUMNS = "id, ts, service, level, message, template, template_id, is_anomaly, anomaly_score, reason, flags"
+_COLUMNS = ("id, ts, service, level, message, template, template_id, is_anomaly, anomaly_score, reason, flags, "
+            "anomaly_kinds")
+# a flag added to stored records: set it, add the note to the reason and the kind to the kinds
+_FLAG_RECORD = ("UPDATE records SET is_anomaly = 1, "
+                "reason = CASE WHEN reason IS NULL OR reason = '' THEN ? ELSE reason || ' | ' || ? END, "
+                "anomaly_kinds = CASE WHEN anomaly_kinds IS NULL OR anomaly_kinds = '' THEN ? "
+                "ELSE anomaly_kinds || ',' || ? END WHERE id = ?")
 
 
 def _tied_records_sql(where: str) -> str:
@@ -136,6 +155,9 @@ class LocalStore:
             with self._write():
                 had_facets = self._db.execute(
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vec_facets'").fetchone()
+                columns = {r[1] for r in self._db.execute("PRAGMA table_info(records)")}
+                if columns and "anomaly_kinds" not in columns:  # a store written before records had kinds
+                    self._db.execute("ALTER TABLE records ADD COLUMN anomaly_kinds TEXT")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
@@ -250,6 +272,7 @@ class LocalStore:
         anomalies = records.is_anomaly.tolist() if len(records.is_anomaly) else [False] * n
         scores = records.scores.tolist() if len(records.scores) else [None] * n
         reasons = records.reasons or [""] * n
+        kinds = records.kinds or [""] * n
         texts_apart = bool(len(records.template_ids))  # each template's text once, in `templates`
         tids = records.template_ids.tolist() if texts_apart else [None] * n
         texts = records.templates or [""] * n
@@ -261,7 +284,7 @@ class LocalStore:
                     vec = self._vector_rows(rows)[vectors.index].tolist()
                     self._insert(list(zip(records.ids, ts, records.services, records.levels, records.messages,
                                           templates, tids, vec, [int(a) for a in anomalies], scores, reasons,
-                                          records.flags)))
+                                          records.flags, kinds)))
                     facets = self._new_facets(records.services, records.levels, vec)
                     new_texts = self._new_template_texts(tids, texts) if texts_apart else {}
             except BaseException:  # rolled back: forget the rows this write had handed out
@@ -301,10 +324,33 @@ class LocalStore:
             for r in rows:
                 if r.is_anomaly:
                     note = f"session {r.key}: {r.reason}"
-                    self._db.executemany(
-                        "UPDATE records SET is_anomaly = 1, reason = CASE WHEN reason IS NULL OR reason = '' "
-                        "THEN ? ELSE reason || ' | ' || ? END WHERE id = ?",
-                        [(note, note, rid) for rid in r.record_ids])
+                    kinds = ",".join(["session"] + [k for k in r.kinds.split(",") if k])
+                    self._db.executemany(_FLAG_RECORD, [(note, note, kinds, kinds, rid) for rid in r.record_ids])
+
+    def flag_records(self, rows: list[tuple[str, str]], kind: str) -> None:
+        """Flag stored records after the fact, (id, reason) each: the records of a storm window read before
+        the storm showed."""
+        if not rows:
+            return
+        with self._lock, self._write():
+            self._db.executemany(_FLAG_RECORD, [(why, why, kind, kind, rid) for rid, why in rows])
+
+    def upsert_rate_events(self, events: list) -> None:
+        if not events:
+            return
+        with self._lock, self._write():
+            self._db.executemany(
+                "INSERT OR REPLACE INTO rate_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(e.key, e.kind, e.service, e.template_id, e.template, e.window_start, e.window_seconds, e.expected,
+                  e.observed, e.p_value) for e in events])
+
+    def rate_events(self, kind: str | None = None, limit: int = 100) -> list[dict]:
+        """Rate events, latest window first."""
+        sql = ("SELECT kind, service, template_id, template, window_start, window_seconds, expected, observed, "
+               "p_value FROM rate_events" + (" WHERE kind = ?" if kind else "") + " ORDER BY window_start DESC LIMIT ?")
+        cols = ("kind", "service", "template_id", "template", "window_start", "window_seconds", "expected",
+                "observed", "p_value")
+        return [dict(zip(cols, r)) for r in self._db.execute(sql, ((kind,) if kind else ()) + (limit,))]
 
     def sessions(self, anomalies_only: bool = False, limit: int = 100) -> list[dict]:
         sql = "SELECT key, first_ts, last_ts, lines, is_anomaly, anomaly_score, reason FROM sessions"
@@ -330,8 +376,9 @@ class LocalStore:
         ).fetchone()
         sessions, session_anomalies = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(is_anomaly), 0) FROM sessions").fetchone()
+        rate_events = self._db.execute("SELECT COUNT(*) FROM rate_events").fetchone()[0]
         return {"records": records, "templates": templates, "anomalies": anomalies, "sessions": sessions,
-                "session_anomalies": session_anomalies,
+                "session_anomalies": session_anomalies, "rate_events": rate_events,
                 "distinct_vectors": self._n_vectors, "dim": self.dim, "path": str(self.path)}
 
     def _vectors(self) -> np.ndarray:

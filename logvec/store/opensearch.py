@@ -24,7 +24,7 @@ import numpy as np
 from logvec.config import OpenSearchStoreConfig
 from logvec.deadletter import DeadLetter
 from logvec.records import RecordBatch
-from logvec.store.base import Hit, SearchFilters, SessionRow, StoreDimensionError
+from logvec.store.base import Hit, SearchFilters, SessionRow, StoreDimensionError, split_kinds
 from logvec.vectorize.base import Vectors
 
 log = logging.getLogger("logvec.opensearch")
@@ -33,6 +33,11 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 
 class StoreUnavailableError(RuntimeError):
     """OpenSearch did not confirm a batch after every retry."""
+
+
+# fields added to the record mapping since the first release: created with new indices, added to old ones
+ADDED_FIELDS = {"anomaly_kinds": {"type": "keyword"}, "session_kinds": {"type": "keyword"},
+                "late_reason": {"type": "text"}, "late_kinds": {"type": "keyword"}}
 
 
 def make_client(config: OpenSearchStoreConfig, **kw):
@@ -97,6 +102,7 @@ class OpenSearchStore:
                 "message": {"type": "text"}, "template": {"type": "keyword"}, "template_id": {"type": "long"},
                 "is_anomaly": {"type": "boolean"}, "anomaly_score": {"type": "float"},
                 "reason": {"type": "text"}, "session_reason": {"type": "text"}, "flags": {"type": "keyword"},
+                **ADDED_FIELDS,
             }},
         }
 
@@ -120,6 +126,8 @@ class OpenSearchStore:
             except RequestError as e:  # created meanwhile by another replica
                 if "resource_already_exists" not in str(e):
                     raise
+        else:
+            self._add_fields(name)
         current = self.alias_target()
         if current != name:
             actions = [{"add": {"index": name, "alias": self.config.index, "is_write_index": True}}]
@@ -130,10 +138,18 @@ class OpenSearchStore:
         self.dim = dim
         return name
 
+    def _add_fields(self, name: str) -> None:
+        """An index made by an older logvec lacks the fields added since: add them (a strict mapping refuses
+        documents with fields it does not know)."""
+        have = self.client.indices.get_mapping(index=name)[name]["mappings"].get("properties", {})
+        missing = {k: v for k, v in ADDED_FIELDS.items() if k not in have}
+        if missing:
+            self.client.indices.put_mapping(index=name, body={"properties": missing})
+
     def delete(self) -> list[str]:
-        """Delete every index behind the alias (and the sessions index)."""
+        """Delete every index behind the alias (and the sessions and rate-events indices)."""
         target = self.alias_target()
-        names = [n for n in [target, f"{self.config.index}-sessions"] if n]
+        names = [n for n in [target, f"{self.config.index}-sessions", f"{self.config.index}-events"] if n]
         for n in names:
             self.client.indices.delete(index=n, ignore=[404])
         return names
@@ -161,6 +177,7 @@ class OpenSearchStore:
             "is_anomaly": bool(records.is_anomaly[i]) if len(records.is_anomaly) == n else False,
             "anomaly_score": float(records.scores[i]) if len(records.scores) == n else None,
             "reason": records.reasons[i] if records.reasons else "", "flags": records.flags[i],
+            "anomaly_kinds": split_kinds(records.kinds[i]) if records.kinds else [],
         }
 
     def upsert(self, records: RecordBatch, vectors: Vectors) -> list[DeadLetter]:
@@ -228,11 +245,48 @@ class OpenSearchStore:
             "is_anomaly": r.is_anomaly, "anomaly_score": r.score, "reason": r.reason}} for r in rows]
         for r in rows:
             if r.is_anomaly:
+                kinds = ["session"] + split_kinds(r.kinds)
                 actions += [{"_op_type": "update", "_index": self.config.index, "_id": rid,
-                             "doc": {"is_anomaly": True, "session_reason": f"session {r.key}: {r.reason}"}}
+                             "doc": {"is_anomaly": True, "session_reason": f"session {r.key}: {r.reason}",
+                                     "session_kinds": kinds}}
                             for rid in r.record_ids]
         helpers.bulk(self.client, actions, chunk_size=self.config.bulk.chunk_size,
                      max_retries=self.config.bulk.max_retries)
+
+    def flag_records(self, rows: list[tuple[str, str]], kind: str) -> None:
+        """Flag stored records after the fact, (id, reason) each (a storm window's records read before the
+        storm showed): partial updates that leave the record's own reason and kinds as they are."""
+        if not rows:
+            return
+        from opensearchpy import helpers
+
+        actions = [{"_op_type": "update", "_index": self.config.index, "_id": rid,
+                    "doc": {"is_anomaly": True, "late_reason": why, "late_kinds": [kind]}} for rid, why in rows]
+        helpers.bulk(self.client, actions, chunk_size=self.config.bulk.chunk_size,
+                     max_retries=self.config.bulk.max_retries)
+
+    def upsert_rate_events(self, events: list) -> None:
+        """Rate storms and drops in `INDEX-events`, one document per (kind, service, template, window)."""
+        if not events:
+            return
+        from opensearchpy import helpers
+
+        index = f"{self.config.index}-events"
+        actions = [{"_op_type": "index", "_index": index, "_id": e.key,
+                    "_source": e.to_dict() | {"window_start": int(e.window_start * 1000)}} for e in events]
+        helpers.bulk(self.client, actions, chunk_size=self.config.bulk.chunk_size,
+                     max_retries=self.config.bulk.max_retries)
+
+    def rate_events(self, kind: str | None = None, limit: int = 100) -> list[dict]:
+        query = {"term": {"kind": kind}} if kind else {"match_all": {}}
+        res = self.client.search(index=f"{self.config.index}-events", ignore=[404], body={
+            "size": limit, "query": query, "sort": [{"window_start": "desc"}]})
+        out = []
+        for h in res.get("hits", {}).get("hits", []):
+            e = dict(h["_source"])
+            e["window_start"] = e["window_start"] / 1000.0
+            out.append(e)
+        return out
 
     def sessions(self, anomalies_only: bool = False, limit: int = 100) -> list[dict]:
         query = {"term": {"is_anomaly": True}} if anomalies_only else {"match_all": {}}
@@ -253,8 +307,9 @@ class OpenSearchStore:
         aggs = self.client.search(index=self.config.index, ignore=[404], body={
             "size": 0, "aggs": {"templates": {"cardinality": {"field": "template_id"}}}})
         templates = aggs.get("aggregations", {}).get("templates", {}).get("value", 0)
+        events = self.client.count(index=f"{self.config.index}-events", ignore=[404]).get("count", 0)
         return {"records": n, "templates": templates, "anomalies": anomalies, "sessions": None,
-                "session_anomalies": None, "distinct_vectors": None, "dim": self.dim,
+                "session_anomalies": None, "rate_events": events, "distinct_vectors": None, "dim": self.dim,
                 "path": f"{self.config.hosts[0]}/{self.config.index}"}
 
     def filter_clauses(self, f: SearchFilters) -> list[dict]:
@@ -301,10 +356,12 @@ class OpenSearchStore:
         for h in res["hits"]["hits"]:
             s = h["_source"]
             ts = s.get("timestamp")
-            reason = " | ".join(x for x in (s.get("reason"), s.get("session_reason")) if x)
+            reason = " | ".join(x for x in (s.get("reason"), s.get("session_reason"), s.get("late_reason")) if x)
+            kinds = ",".join((s.get("anomaly_kinds") or []) + (s.get("session_kinds") or [])
+                             + (s.get("late_kinds") or []))
             hits.append(Hit.from_row((h["_id"], ts / 1000.0 if ts is not None else None, s.get("service"),
                                       s.get("level"), s.get("message"), s.get("template"), s.get("template_id"),
-                                      s.get("is_anomaly"), s.get("anomaly_score"), reason, s.get("flags")),
+                                      s.get("is_anomaly"), s.get("anomaly_score"), reason, s.get("flags"), kinds),
                                      score_to_cosine(float(h["_score"]), self.config.knn.space_type)))
         # ties: the record whose message equals the query's first, as in the local store
         hits.sort(key=lambda h: (-round(h.score, 5), h.message != (message or "")))

@@ -1,0 +1,295 @@
+"""Rate anomalies: a known template far more often than the baseline had it (a storm), or a frequent one gone
+quiet (a heartbeat that stops).
+
+Counts are kept per (service, template) and event-time window. The baseline gives each pair its rate per
+window; a window's count is a storm when a negative binomial with that rate (and the pair's own burstiness)
+puts a count that high below `p_value`, and it is also at least `min_count` and `min_ratio` times the rate.
+The rate is taken at the top of its 95% interval (Gamma, from the baseline's count), so a short baseline
+that saw a template a few times does not make its next small burst a storm. A drop is a closed window whose
+count the same distribution at the bottom of that interval puts below `p_value`: only templates steady and
+frequent enough for an empty window to be that unlikely are watched, and only after `MIN_DROP_WINDOWS`
+baseline windows.
+
+A storm flags its records (kind `rate`) as they arrive once the window's count crosses the line, and the
+records of that window seen before the crossing afterwards; a drop has no record to flag and is an event of
+its own (service, template, window, expected, observed).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import stats
+
+from logvec.config import RateConfig, parse_duration
+from logvec.detect.base import join_kinds
+
+MAX_RECALL_IDS = 5000  # records of a window remembered to flag them after the fact, at most
+MIN_DROP_WINDOWS = 10  # a rate seen in fewer windows promises nothing of the next one: no drops judged
+
+
+@dataclass
+class RateEvent:
+    """One window whose count of a (service, template) departed from the baseline's rate."""
+
+    kind: str  # "storm" | "drop"
+    service: str
+    template_id: int
+    window_start: float  # epoch seconds
+    window_seconds: float
+    expected: float
+    observed: int
+    p_value: float
+    template: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}|{self.service}|{self.template_id}|{self.window_start:.0f}"
+
+    def text(self) -> str:
+        what = "more" if self.kind == "storm" else "fewer"
+        return (f"rate {self.kind}: {self.observed} lines of {self.template!r} from {self.service or 'no service'} "
+                f"in {self.window_seconds:g}s, expected {self.expected:.3g} "
+                f"({what} than the baseline: p {self.p_value:.2g})")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "service": self.service, "template_id": self.template_id,
+                "template": self.template, "window_start": self.window_start, "window_seconds": self.window_seconds,
+                "expected": round(self.expected, 4), "observed": self.observed, "p_value": self.p_value}
+
+
+class RateModel:
+    """Each baseline (service, template)'s rate per window, and the counts that would be a storm or a drop."""
+
+    def __init__(self, window: str = "1m", p_value: float = 1e-6, min_count: int = 10, min_ratio: float = 5.0,
+                 drops: bool = True) -> None:
+        self.window = window
+        self.p_value = p_value
+        self.min_count = min_count
+        self.min_ratio = min_ratio
+        self.drops = drops
+
+    @property
+    def window_s(self) -> float:
+        return parse_duration(self.window)
+
+    def fit(self, services: list[str], template_ids: np.ndarray, timestamps: np.ndarray) -> "RateModel":
+        w = self.window_s
+        ok = np.isfinite(timestamps)
+        self.windows_ = 0
+        self.storm_at_: dict[tuple[str, int], int] = {}
+        self.drop_at_: dict[tuple[str, int], int] = {}
+        self.expected_: dict[tuple[str, int], float] = {}
+        self.size_: dict[tuple[str, int], float | None] = {}
+        if not ok.any():
+            return self
+        # the windows in which the stream had lines: a gap in the whole stream is not a quiet template
+        win_all = np.floor(timestamps[ok] / w).astype(np.int64)
+        active, win = np.unique(win_all, return_inverse=True)
+        win = win.ravel()
+        n_windows = len(active)
+        self.windows_ = n_windows
+        codes, svc_names = _codes(np.array(services, dtype=object)[ok])
+        tids = template_ids[ok]
+        keys = np.stack([codes, tids, win], axis=1)
+        uniq, counts = np.unique(keys, axis=0, return_counts=True)
+        # per (service, template): its counts per window, zeros included
+        pair, start = np.unique(uniq[:, :2], axis=0, return_index=True)
+        ends = np.append(start[1:], len(uniq))
+        for (code, tid), a, b in zip(pair.tolist(), start.tolist(), ends.tolist()):
+            per_window = np.zeros(n_windows)
+            per_window[uniq[a:b, 2]] = counts[a:b]
+            self._fit_pair((svc_names[code], int(tid)), per_window)
+        return self
+
+    def _fit_pair(self, key: tuple[str, int], per_window: np.ndarray) -> None:
+        n, total = len(per_window), float(per_window.sum())
+        rate = total / n
+        self.expected_[key] = rate
+        high = stats.gamma.ppf(0.975, total + 1) / n  # top of the rate's 95% interval
+        var = float(per_window.var(ddof=1)) if n > 1 else rate
+        # bursty (variance above the mean): a negative binomial with the baseline's dispersion, else Poisson
+        self.size_[key] = rate**2 / (var - rate) if var > rate > 0 else None
+
+        def dist(mean: float):
+            return self.distribution(key, mean)
+
+        self.storm_at_[key] = int(max(dist(high).isf(self.p_value) + 1, self.min_count,
+                                      math.ceil(self.min_ratio * high)))
+        if self.drops and total > 0 and n >= MIN_DROP_WINDOWS:
+            low = dist(stats.gamma.ppf(0.025, total) / n)  # the bottom of the rate's 95% interval
+            if low.cdf(0) < self.p_value:  # an empty window would be news
+                k = int(low.ppf(self.p_value))
+                while k >= 0 and low.cdf(k) >= self.p_value:
+                    k -= 1
+                if k >= 0:
+                    self.drop_at_[key] = k  # this many or fewer is a drop
+
+    def distribution(self, key: tuple[str, int], mean: float):
+        """A window's count of `key` at this mean: negative binomial with the baseline's dispersion when the
+        pair was bursty (variance above the mean), Poisson otherwise."""
+        size = self.size_.get(key)
+        mean = max(mean, 1e-9)
+        return stats.nbinom(size, size / (size + mean)) if size is not None else stats.poisson(mean)
+
+    def p_value_of(self, kind: str, key: tuple[str, int], observed: int) -> float:
+        """How likely a count this high (storm) or this low (drop) is at the baseline's mean rate."""
+        d = self.distribution(key, self.expected_.get(key, 0.0))
+        return float(d.sf(observed - 1) if kind == "storm" else d.cdf(observed))
+
+
+@dataclass
+class _Window:
+    count: int = 0
+    # the records of the window before a storm showed, as (a batch's ids, rows of it); None once flagged
+    seen: list[tuple[list[str], np.ndarray]] | None = field(default_factory=list)
+    kept: int = 0
+    storm: bool = False
+
+
+@dataclass
+class RateUpdate:
+    """What one batch changed: which of its rows are storm records (with their reasons), records of earlier
+    batches to flag now (id, reason), and the windows that closed with an event."""
+
+    flagged: np.ndarray
+    reasons: dict[int, str]
+    recalled: list[tuple[str, str]]
+    events: list[RateEvent]
+
+
+class RateTracker:
+    """The open windows of a stream; `add` a batch at a time, `close_all` at the end of the input."""
+
+    def __init__(self, model: RateModel, template_text=lambda t: "") -> None:
+        self.model = model
+        self.template_text = template_text
+        self.w = model.window_s
+        self._open: dict[tuple[str, int, int], _Window] = {}
+        self._active: dict[int, int] = {}  # window -> lines the stream had in it (drops only where it had some)
+        self._now = -math.inf
+
+    def add(self, services: list[str], template_ids: np.ndarray, timestamps: np.ndarray,
+            ids: list[str]) -> RateUpdate:
+        n = len(ids)
+        flagged = np.zeros(n, dtype=bool)
+        reasons: dict[int, str] = {}
+        recalled: list[tuple[str, str]] = []
+        ok = np.flatnonzero(np.isfinite(timestamps))
+        m = self.model
+        if not len(ok) or not m.storm_at_:
+            return RateUpdate(flagged, reasons, recalled, [])
+        win = np.floor(timestamps[ok] / self.w).astype(np.int64)
+        groups = _group_rows(services, template_ids, win, ok)
+        for (service, tid, wi), rows in groups:
+            self._active[wi] = self._active.get(wi, 0) + len(rows)
+            key = (service, tid)
+            limit = m.storm_at_.get(key)
+            if limit is None and key not in m.drop_at_:
+                continue
+            state = self._open.setdefault((service, tid, wi), _Window())
+            state.count += len(rows)
+            if limit is None:
+                continue
+            if state.count >= limit:
+                reason = self._storm_reason(key, wi, state.count)
+                flagged[rows] = True
+                reasons.update(dict.fromkeys(rows.tolist(), reason))
+                if not state.storm:
+                    state.storm = True
+                    for part, at in state.seen or []:
+                        recalled += [(part[r], reason) for r in at.tolist()]
+                    state.seen = None
+            elif state.seen is not None:
+                state.seen.append((ids, rows))  # the batch's id list and the rows: no copy per line
+                state.kept += len(rows)
+                if state.kept > MAX_RECALL_IDS:
+                    state.seen = []  # too many to recall: the records from the crossing on are flagged
+        self._now = max(self._now, float(timestamps[ok].max()))
+        return RateUpdate(flagged, reasons, recalled, self._close(int(math.floor(self._now / self.w)) - 1))
+
+    def apply(self, records, line_threshold: float) -> RateUpdate:
+        """`add` a RecordBatch and flag its storm records in place: kind `rate`, the reason appended, the
+        score raised to the line threshold at least (a storm record ranks with the flagged ones)."""
+        update = self.add(records.services, records.template_ids, records.timestamps, records.ids)
+        if update.reasons:
+            idx = np.fromiter(update.reasons, dtype=np.int64, count=len(update.reasons))
+            records.is_anomaly = np.asarray(records.is_anomaly, dtype=bool).copy()
+            records.is_anomaly[idx] = True
+            records.scores = np.asarray(records.scores, dtype=np.float32).copy()
+            records.scores[idx] = np.maximum(records.scores[idx], np.float32(line_threshold + 1e-3))
+            n = len(records)
+            reasons = records.reasons or [""] * n
+            kinds = records.kinds or [""] * n
+            for i, why in update.reasons.items():
+                reasons[i] = f"{reasons[i]} | {why}" if reasons[i] else why
+                kinds[i] = join_kinds([kinds[i], "rate"])
+            records.reasons, records.kinds = reasons, kinds
+        return update
+
+    def _storm_reason(self, key: tuple[str, int], wi: int, count: int) -> str:
+        return self._event("storm", key, wi, count).text()
+
+    def _event(self, kind: str, key: tuple[str, int], wi: int, count: int) -> RateEvent:
+        m = self.model
+        return RateEvent(kind, key[0], key[1], wi * self.w, self.w, m.expected_.get(key, 0.0), count,
+                         m.p_value_of(kind, key, count), self.template_text(key[1]))
+
+    def _close(self, before: int) -> list[RateEvent]:
+        """Events of the windows up to `before` (inclusive), which the stream has left behind."""
+        done = [w for w in self._active if w <= before]
+        if not done:
+            return []
+        closing = {k: self._open.pop(k) for k in [k for k in self._open if k[2] <= before]}
+        events = [self._event("storm", (k[0], k[1]), k[2], s.count) for k, s in closing.items() if s.storm]
+        for wi in sorted(done):
+            del self._active[wi]
+            for key, at_most in self.model.drop_at_.items():
+                got = closing.get((key[0], key[1], wi), _Window()).count
+                if got <= at_most:
+                    events.append(self._event("drop", key, wi, got))
+        return events
+
+    def close_all(self) -> list[RateEvent]:
+        """The end of the input: storms of the windows still open. Their drops are not judged: the last window
+        is cut short by the end of the input, not by the service."""
+        events = [self._event("storm", (k[0], k[1]), k[2], s.count) for k, s in self._open.items() if s.storm]
+        self._open.clear()
+        self._active.clear()
+        return events
+
+
+def _group_rows(services: list[str], template_ids: np.ndarray, win: np.ndarray, ok: np.ndarray):
+    """The rows `ok` grouped by (service, template id, window): [((service, template id, window), rows)].
+    One integer key per row, so the grouping is one 1-D sort, not a sort of string or row tuples."""
+    lookup: dict[str, int] = {}
+    svc = np.fromiter((lookup.setdefault(services[i], len(lookup)) for i in ok.tolist()), dtype=np.int64,
+                      count=len(ok))
+    names = list(lookup)
+    tids, t_code = np.unique(template_ids[ok], return_inverse=True)
+    w0 = int(win.min())
+    span = int(win.max()) - w0 + 1
+    key = (svc * len(tids) + t_code.ravel()) * span + (win - w0)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    bounds = np.flatnonzero(sorted_key[1:] != sorted_key[:-1]) + 1
+    uniq = sorted_key[np.concatenate([[0], bounds])]
+    out = []
+    for k, rows in zip(uniq.tolist(), np.split(ok[order], bounds)):
+        pair, w = divmod(k, span)
+        s, t = divmod(pair, len(tids))
+        out.append(((names[s], int(tids[t]), w0 + w), rows))
+    return out
+
+
+def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    names, codes = np.unique(values.astype(str), return_inverse=True)
+    return codes.ravel().astype(np.int64), names.tolist()
+
+
+def make_rate_model(config: RateConfig | None) -> RateModel | None:
+    if config is None or not config.enabled:
+        return None
+    return RateModel(config.window, config.p_value, config.min_count, config.min_ratio, config.drops)

@@ -1,0 +1,111 @@
+"""Rate anomalies: storms of known templates flagged on their records, drops reported as events."""
+
+import json
+
+import numpy as np
+
+from logvec.config import RateConfig, parse_pipeline
+from logvec.detect.rate import RateModel, RateTracker
+from logvec.evaluate import evaluate
+from logvec.pipeline import Runner
+from logvec.records import RawBatch
+
+from .synthetic import rate_logs
+from .test_detect import write_case
+
+ISO = {"parse": {"type": "regex", "patterns": [
+    r"^(?P<timestamp>\S+) (?P<level>[A-Z]+) (?P<service>[\w-]+): (?P<message>.*)$"]}}
+
+
+def _eval(tmp_path, train, test, labels, **extra):
+    tr, _ = write_case(tmp_path, train, [0] * len(train), "train")
+    te, lab = write_case(tmp_path, test, labels, "test")
+    return evaluate(parse_pipeline({**ISO, **extra}), [str(tr)], [str(te)], str(lab))
+
+
+def test_a_storm_of_a_known_warning_is_flagged_on_its_records_and_nothing_else(tmp_path):
+    train, _ = rate_logs(60, seed=1)
+    test, labels = rate_logs(90, seed=2, start=1_699_999_980.0 + 3600, storm=(40, 50))
+    r = _eval(tmp_path, train, test, labels)
+    s = r.scored
+    storm = s.labels == 1
+    assert storm.sum() > 600
+    assert s.flagged[storm].all(), "every line of the storm, those before its window's count crossed too"
+    assert not s.flagged[~storm].any(), [x for x, f, y in zip(s.reasons, s.flagged, s.labels) if f and not y][:3]
+    assert all("rate storm" in x and "expected" in x for x, y in zip(s.reasons, s.labels) if y)
+    storms = [e for e in r.rate_events if e["kind"] == "storm"]
+    assert len(storms) == 10 and all(e["observed"] >= 40 and e["expected"] < 3 for e in storms)
+
+
+def test_the_same_warning_at_its_usual_rate_or_a_small_burst_is_not_a_storm(tmp_path):
+    train, _ = rate_logs(60, seed=3)
+    test, labels = rate_logs(120, seed=4, start=1_699_999_980.0 + 3600)
+    burst = [f"2023-11-14T23:{m:02d}:30.000Z WARN storage: disk latency high on sd1: 5ms" for m in (30, 31)] * 3
+    r = _eval(tmp_path, train, test + burst, labels + [0] * len(burst))
+    assert not r.scored.flagged.any()
+    assert [e for e in r.rate_events if e["kind"] == "storm"] == []
+
+
+def test_a_heartbeat_that_stops_is_a_drop_event(tmp_path):
+    train, _ = rate_logs(60, seed=5)
+    test, labels = rate_logs(60, seed=6, start=1_699_999_980.0 + 3600, silent=(20, 25))
+    r = _eval(tmp_path, train, test, labels)
+    drops = [e for e in r.rate_events if e["kind"] == "drop"]
+    minutes = sorted(int((e["window_start"] - (1_699_999_980.0 + 3600)) // 60) for e in drops)
+    assert minutes == [20, 21, 22, 23, 24], drops
+    assert all(e["template"] == "heartbeat ok" and e["observed"] == 0 and e["expected"] > 20 for e in drops)
+
+
+def test_rate_model_thresholds_follow_the_baseline_rate():
+    ts = np.arange(0, 3600, 2.0)  # one line every 2 s: 30 a minute
+    model = RateModel(window="1m").fit(["svc"] * len(ts), np.zeros(len(ts), dtype=np.int64), ts)
+    key = ("svc", 0)
+    assert model.expected_[key] == 30
+    assert 45 < model.storm_at_[key] <= 5 * 40  # well above 30, within min_ratio of the rate's upper bound
+    assert 0 <= model.drop_at_[key] < 15
+    tracker = RateTracker(model)
+    quiet = tracker.add(["svc"] * 30, np.zeros(30, dtype=np.int64), np.linspace(3600, 3659, 30),
+                        [f"a{i}" for i in range(30)])
+    assert not quiet.flagged.any()
+
+
+def test_rates_off_in_the_pipeline_watch_nothing(tmp_path):
+    train, _ = rate_logs(30, seed=7)
+    test, labels = rate_logs(30, seed=8, start=1_699_999_980.0 + 1800, storm=(10, 20))
+    r = _eval(tmp_path, train, test, labels, rate={"enabled": False})
+    assert r.rate_events == [] and not r.scored.flagged[np.array(labels) == 1].any()
+
+
+def test_run_stores_storm_flags_and_events(tmp_path):
+    """Through `Runner`: the storm's records are stored flagged with kind `rate` (those read before the crossing
+    flagged afterwards), and the events are kept in the store."""
+    config = parse_pipeline({**ISO, "run": {"batch_size": 500, "warmup_lines": 6000}})
+    train, _ = rate_logs(60, seed=9)
+    test, labels = rate_logs(60, seed=10, start=1_699_999_980.0 + 3600, storm=(30, 40))
+    lines = train + test
+    runner = Runner(config, tmp_path / "d")
+    batches = [RawBatch(lines[i:i + 500], [f"f:{j + 1}" for j in range(i, min(i + 500, len(lines)))])
+               for i in range(0, len(lines), 500)]
+    summary = runner.run(iter(batches))
+    try:
+        assert summary.rate_events >= 10
+        rows = runner.store._db.execute(
+            "SELECT id, is_anomaly, anomaly_kinds FROM records WHERE message LIKE 'disk latency%'").fetchall()
+        by_line = {int(rid.split(":")[1]): (flag, kinds or "") for rid, flag, kinds in rows}
+        storm_lines = [len(train) + i + 1 for i, y in enumerate(labels) if y]
+        assert all(by_line[n][0] == 1 and "rate" in by_line[n][1] for n in storm_lines)
+        calm = [n for n in by_line if n not in set(storm_lines)]
+        assert calm and not any(by_line[n][0] for n in calm)
+        events = runner.store.rate_events(kind="storm", limit=100)
+        assert len(events) == 10 and {e["template"] for e in events} == {"disk latency high on <NUM>: <NUM>"}
+        assert json.dumps(events)  # plain JSON for the CLI and the API
+    finally:
+        runner.close()
+
+
+def test_rate_config_rejects_a_bad_window():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="not a duration"):
+        RateConfig(window="soon")
