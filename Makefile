@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= demo-data
 
-.PHONY: setup demo test lint bench bench-grouping clean
+.PHONY: setup demo test lint bench bench-grouping bench-detection clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ bench: setup
 
 bench-grouping: setup
 	$(BIN)/python benchmarks/bench_grouping.py
+
+## bench-detection: the default pipeline and the classic detectors on held-out cases (BENCHMARKS.md)
+bench-detection: setup
+	$(BIN)/python benchmarks/bench_detection.py --session-detectors novelty+knn,novelty+pca,novelty,novelty+pca+knn
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache benchmarks/out

@@ -6,6 +6,7 @@ scored on what it was fitted on. Real logs: Loghub (Zhu et al., ISSRE 2023); HDF
 | case | level | what it checks |
 |---|---|---|
 | hdfs5k-chrono | session | real HDFS blocks, first 60% of blocks (normal ones only) → the rest |
+| shop-clean-baseline | session | shop traces, a clean baseline → 3% anomalous of 5 kinds |
 | shop-contaminated | session | shop traces, 0.3% of the baseline anomalous (3 kinds) → 3% of 5 kinds |
 | shop-clean | session | shop traces, no anomaly anywhere: every flag is a false alarm |
 | generated-lines | line | multi-service log, new error events at 0.1% of test lines |
@@ -93,6 +94,10 @@ def _shop(name: str, train_rate: float, test_rate: float, train_kinds, test_kind
 def shop_contaminated() -> Case:
     return _shop("shop-contaminated", 0.003, 0.03, ("gateway_timeout", "login_storm", "missing_payment"),
                  trace_logs.KINDS)
+
+
+def shop_clean_baseline() -> Case:
+    return _shop("shop-clean-baseline", 0.0, 0.03, (), trace_logs.KINDS)
 
 
 def shop_clean() -> Case:
@@ -196,6 +201,7 @@ def rate_storm() -> Case:
     return Case("rate-storm", "line", train, test, {str(i + 1): y for i, y in enumerate(labels)})
 
 
-CASES = {"hdfs5k-chrono": hdfs5k_chrono, "shop-contaminated": shop_contaminated, "shop-clean": shop_clean,
+CASES = {"hdfs5k-chrono": hdfs5k_chrono, "shop-clean-baseline": shop_clean_baseline,
+         "shop-contaminated": shop_contaminated, "shop-clean": shop_clean,
          "generated-lines": generated_lines, "generated-clean": generated_clean,
          "thunderbird-faults": thunderbird_faults, "rate-storm": rate_storm}

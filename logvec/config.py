@@ -344,7 +344,7 @@ class EnsembleDetectorConfig(_Strict):
     type: Literal["ensemble"]
     members: list[MemberConfig] = Field(min_length=1)
     combine: Literal["max", "mean_rank"] = "max"
-    threshold: ThresholdConfig = Field(default_factory=lambda: ThresholdConfig(method="quantile", quantile=0.99))
+    threshold: ThresholdConfig = Field(default_factory=ThresholdConfig, description="mean_rank only")
 
 
 DetectorConfig = Annotated[

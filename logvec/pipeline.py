@@ -321,6 +321,7 @@ class Runner:
         if self.model is not None and self.model.meta.get("created") == created:
             return False
         self.model = Model.load(self.model_dir, self.config)
+        self._rates = None  # windows are counted against the model that judges them
         return True
 
     def search(self, query: str, k: int = 10, filters=None) -> list:

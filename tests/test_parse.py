@@ -38,6 +38,11 @@ def test_default_pipeline_parses_hdfs_header(hdfs_log):
      "disk usage on /srv at 91%"),
     ("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass; user unknown", "sshd(pam_unix)", "",
      "check pass; user unknown"),
+    # Loghub's supercomputer logs: the alert label comes first and must not reach the message
+    ("KERNDTLB 1118536327 2005.06.11 R30-M0-N9-C:J16-U01 2005-06-11-17.32.07.581048 R30-M0-N9-C:J16-U01 RAS "
+     "KERNEL FATAL data TLB error interrupt", "KERNEL", "FATAL", "data TLB error interrupt"),
+    ("- 1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond(pam_unix)[2915]: session closed for user root",
+     "crond(pam_unix)", "", "session closed for user root"),
 ])
 def test_default_pipeline_parses_common_headers(line, service, level, message):
     records, dead = parse(load_pipeline(PIPELINES / "default.yaml").parse, [line])

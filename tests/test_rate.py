@@ -109,3 +109,32 @@ def test_rate_config_rejects_a_bad_window():
 
     with pytest.raises(ValidationError, match="not a duration"):
         RateConfig(window="soon")
+
+
+def test_events_through_the_cli_and_the_api(tmp_path):
+    """`logvec run` on a log whose second hour holds a storm: `logvec events` and `/api/events` list its windows,
+    and the storm's records come back from search with kind `rate`."""
+    from fastapi.testclient import TestClient
+
+    from logvec.api import create_app
+
+    from .conftest import logvec_cli
+
+    pipe = tmp_path / "p.yaml"
+    pipe.write_text(json.dumps({**ISO, "run": {"warmup_lines": 7000}}))
+    train, _ = rate_logs(60, seed=11)
+    test, labels = rate_logs(60, seed=12, start=1_699_999_980.0 + 3600, storm=(30, 35))
+    log = tmp_path / "in.log"
+    log.write_text("\n".join(train + test) + "\n")
+    summary = json.loads(logvec_cli("run", "-p", pipe, "-i", log, "-d", tmp_path / "d", "--format", "json").stdout)
+    assert summary["rate_events"] == 5 and summary["anomalies"] >= sum(labels)
+    events = json.loads(logvec_cli("events", "-p", pipe, "-d", tmp_path / "d", "--format", "json").stdout)
+    assert [e["kind"] for e in events] == ["storm"] * 5
+    assert sorted(e["window_start"] for e in events) == [1_699_999_980.0 + 3600 + 60 * m for m in range(30, 35)]
+    client = TestClient(create_app(parse_pipeline({**ISO, "run": {"warmup_lines": 7000}}), tmp_path / "d"))
+    assert client.get("/api/events", params={"kind": "storm"}).json() == events
+    assert client.get("/api/events", params={"kind": "drop"}).json() == []
+    assert client.get("/api/events", params={"kind": "weird"}).status_code == 422
+    hits = client.get("/api/search", params={"q": "disk latency high on sd3: 40ms", "anomalies": "true",
+                                             "k": 20}).json()
+    assert hits and all(h["anomaly_kinds"] == ["rate"] and "rate storm" in h["reason"] for h in hits)

@@ -26,7 +26,7 @@ def calibrate(scores: np.ndarray, weights: np.ndarray | None, config: ThresholdC
         return weighted_quantile(scores, weights, config.quantile), center
     if config.method == "contamination":
         return weighted_quantile(scores, weights, 1.0 - config.contamination), center
-    return robust_fence(scores, weights, config.k), center
+    return robust_fence(scores, weights, config.k, min_tail=0.0), center
 
 
 # Over half the scores tied: a tail above the tie holding under this share of the items is taken for the
@@ -47,7 +47,8 @@ def robust_fence(scores: np.ndarray, weights: np.ndarray | None, k: float,
         # no population: it is what the baseline's anomalies look like, and the threshold stays by the tie
         # (half the tied score again above it: a refit on more data moves a tied score a little).
         tail = dev > tol
-        if tail.sum() < min_tail * len(dev):
+        w = np.ones(len(dev)) if weights is None else np.asarray(weights, dtype=np.float64)
+        if not tail.any() or w[tail].sum() < min_tail * w.sum():
             return center + max(tol, 1e-5, 0.5 * abs(center))
         tail_scores = np.asarray(scores, dtype=np.float64)[tail]
         tail_w = None if weights is None else np.asarray(weights, dtype=np.float64)[tail]

@@ -1,4 +1,8 @@
-"""Several detectors as one: `max` of scores in units of each member's threshold, or `mean_rank`."""
+"""Several detectors as one: `max` of scores in units of each member's threshold, or `mean_rank`.
+
+`mean_rank` ranks each member's score among that member's held-out baseline scores (each baseline item scored
+by a fit on the other folds), so a repeated baseline item does not rank itself; the mean rank's threshold is
+the held-out rule of `threshold`, or an in-sample method's."""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import numpy as np
 
 from logvec.config import ThresholdConfig
 from logvec.detect.base import Detections, Detector, Explanation, Sample
-from logvec.detect.calibrate import calibrate
+from logvec.detect.calibrate import calibrate, conformal_threshold
 
 
 class EnsembleDetector(Detector):
@@ -15,7 +19,7 @@ class EnsembleDetector(Detector):
     def __init__(self, members: list[Detector], combine: str = "max", threshold: ThresholdConfig | None = None):
         self.members = members
         self.combine = combine
-        self.threshold = threshold or ThresholdConfig(method="quantile", quantile=0.99)
+        self.threshold = threshold or ThresholdConfig()
 
     def _scaled(self, member: Detector, scores: np.ndarray) -> np.ndarray:
         """Member scores rescaled so that its median is 0 and its threshold is 1."""
@@ -34,10 +38,13 @@ class EnsembleDetector(Detector):
         if self.combine == "max":
             self.threshold_, self.center_ = 1.0, 0.0
             return self
-        member_scores = [m.score(sample) for m in self.members]
+        cfg = self.threshold
+        held_out = cfg.method == "holdout" and len(sample) >= 2 * cfg.folds
+        member_scores = [m.held_out_scores(sample, cfg.folds) if held_out else m.score(sample) for m in self.members]
         self.baseline_sorted_ = [np.sort(s) for s in member_scores]
         combined = np.mean([self._ranks(i, s) for i, s in enumerate(member_scores)], axis=0)
-        self.threshold_, self.center_ = calibrate(combined, None, self.threshold)
+        self.threshold_, self.center_ = (conformal_threshold(combined, cfg) if held_out
+                                         else calibrate(combined, None, cfg))
         return self
 
     def detect(self, sample: Sample) -> Detections:

@@ -30,6 +30,7 @@ from logvec.severity import SeverityWeights
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]+")
 COMMON_DECADES = 1.0  # rarity below one in ten does not count
+ORDER_CHUNK = 512  # sessions whose order is checked at once
 
 
 class NoveltyDetector(Detector):
@@ -194,13 +195,16 @@ class NoveltyDetector(Detector):
             weights = self._severity(sample)
             return scores + weights if weights is not None else scores
         scores = self._session_rarity(sample)
-        order = self._order_events(sample)
-        if order is not None:
-            violations, missing, implied = order
+        if self.order_ is None:
+            return scores
+        # (sessions × T × T) arrays: a chunk of sessions at a time keeps them to a few MB
+        for start in range(0, len(sample), ORDER_CHUNK):
+            part = sample.take(np.arange(start, min(start + ORDER_CHUNK, len(sample))))
+            violations, missing, implied = self._order_events(part)  # type: ignore[misc]
             v = np.where(violations, self.order_surprise_[None], 0.0).max(axis=(1, 2))
             m = np.where(missing, self.missing_surprise_[None], 0.0).max(axis=1)
             i = np.where(implied, self.implied_surprise_[None], 0.0).max(axis=(1, 2))
-            scores = np.maximum.reduce([scores, v, m, i])
+            scores[start:start + len(part)] = np.maximum.reduce([scores[start:start + len(part)], v, m, i])
         return scores
 
     # ------------------------------------------------------------ explain
