@@ -330,6 +330,15 @@ def sessions(
     out.print(t)
 
 
+@app.command()
+def reference() -> None:
+    """Print the pipeline reference (Markdown) generated from the schema: every key, its type, default,
+    bounds and description. docs/reference/pipeline.md is this output."""
+    from logvec.reference import pipeline_reference
+
+    sys.stdout.write(pipeline_reference())
+
+
 class RateKind(str, Enum):
     storm = "storm"
     drop = "drop"

@@ -21,7 +21,8 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a string right below a field is its description: the pipeline reference is generated from them
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 # ---------------------------------------------------------------- sources
@@ -29,7 +30,9 @@ class FileSourceConfig(_Strict):
     type: Literal["file"] = "file"
     paths: list[str] = Field(default_factory=list, description="files or globs; .gz is read transparently")
     follow: bool = False
+    """keep reading as the files grow, like tail -F"""
     poll_interval: float = Field(0.5, gt=0)
+    """follow: seconds between looks for new lines"""
 
 
 class StdinSourceConfig(_Strict):
@@ -42,27 +45,38 @@ class KafkaSourceConfig(_Strict):
 
     type: Literal["kafka"]
     bootstrap_servers: list[str] | str = "127.0.0.1:9092"
+    """host:port of one or more brokers"""
     topics: list[str] = Field(default_factory=list)
+    """topics to consume"""
     pattern: str | None = Field(None, description="regex of topic names, instead of topics")
     group_id: str = "logvec"
+    """consumer group: the workers of one group share the partitions"""
     group_instance_id: str | None = Field(
         None, description="static membership: a restarted worker with the same id takes its place back "
                           "without a rebalance (e.g. the pod name of a StatefulSet); empty = dynamic")
     client_id: str = "logvec"
+    """client id the brokers log"""
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
+    """where a group with no committed offset starts"""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    """SASL: the mechanism (credentials from sasl_username_env / sasl_password_env)"""
     sasl_username_env: str = Field("KAFKA_USERNAME", description="environment variable holding the user")
     sasl_password_env: str = Field("KAFKA_PASSWORD", description="environment variable holding the password")
     ssl_cafile: str | None = None
+    """CA bundle that signed the brokers' certificates"""
     ssl_certfile: str | None = None
+    """client certificate (mutual TLS)"""
     ssl_keyfile: str | None = None
+    """client key (mutual TLS)"""
     ssl_check_hostname: bool = True
+    """check the broker's certificate names its host"""
     max_poll_records: int = Field(
         10000, ge=1, description="one poll is one batch: larger ones spread the offset commit and per-batch work")
     poll_timeout_ms: int = Field(
-        200, ge=1, description="longest wait in one poll; an empty poll only loops back (a stop is seen at once). "
-        "1000 left a member that joined during a rebalance idle for 1 s (1 in 9 two-worker runs on Tansu)")
+        200, ge=1, description="longest wait in one poll, in milliseconds; an empty poll only loops back (a stop is "
+        "seen at once), and a member that joined during a rebalance starts reading within this long")
     idle_poll_interval_ms: int = Field(
         50, ge=1, description="once a poll came back empty in a stable group, look again this often without "
         "waiting inside the poll: a broker that answers an empty fetch at once instead of holding it (noida-db) "
@@ -70,7 +84,9 @@ class KafkaSourceConfig(_Strict):
     fetch_min_bytes: int = Field(262144, ge=1, description="let the broker gather this much per fetch...")
     fetch_max_wait_ms: int = Field(100, ge=0, description="...or wait at most this long")
     session_timeout_ms: int = Field(10000, ge=1000)
+    """milliseconds without a heartbeat before the group drops a worker"""
     max_poll_interval_ms: int = Field(300000, ge=1000)
+    """milliseconds a worker may spend on a batch before the group drops it"""
     dead_letter_topic: str | None = Field(
         None, description="dead letters go here (value = original bytes, reason in headers); else to the file"
     )
@@ -93,7 +109,9 @@ class AlertsConfig(_Strict):
     """Publish one JSON message per anomaly (record, score, reason, nearest neighbours) to a Kafka topic."""
 
     type: Literal["kafka"] = "kafka"
+    """where alerts go (Kafka only)"""
     topic: str = "logvec-alerts"
+    """topic the alerts are published to"""
     bootstrap_servers: list[str] | str | None = Field(None, description="default: the Kafka source's")
 
 
@@ -102,13 +120,18 @@ class FieldMap(_Strict):
     """Where each record field comes from (JSON key, dotted for nesting)."""
 
     message: str = "message"
+    """key of the message"""
     timestamp: str | None = "timestamp"
+    """key of the time (ISO 8601, epoch seconds or milliseconds, or a timestamp_formats shape)"""
     service: str | None = "service"
+    """key of the service name"""
     level: str | None = "level"
+    """key of the level"""
 
 
 class ParseConfig(_Strict):
     type: Literal["plain", "json", "regex"] = "plain"
+    """plain: the whole line is the message; json: one object a line; regex: patterns"""
     patterns: list[str] = Field(
         default_factory=list,
         description="regex only: tried in order; named groups timestamp, service, level, message",
@@ -145,7 +168,9 @@ BUILTIN_MASKS = ("url", "uuid", "ip", "path", "host", "time", "hex", "num", "id"
 
 class CustomMask(_Strict):
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    """placeholder name: matches become <NAME>"""
     pattern: str
+    """regex of the variable part"""
 
     @field_validator("pattern")
     @classmethod
@@ -161,18 +186,25 @@ class MaskingConfig(_Strict):
     custom: list[CustomMask] = Field(default_factory=list, description="applied before the built-in masks")
     builtin: list[Literal[BUILTIN_MASKS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: list(BUILTIN_MASKS))
+    """built-in masks to apply, in priority order"""
     cache_size: int = Field(200_000, ge=1000, description="masked tokens remembered between batches")
 
 
 # ---------------------------------------------------------------- templates
 class TemplatesConfig(_Strict):
-    """Drain3 parameters (see Drain3's TemplateMinerConfig); defaults measured on the 15 Loghub systems."""
+    """Drain3 parameters (see Drain3's TemplateMinerConfig); the defaults were chosen on the 15 Loghub samples
+    (in sample: BENCHMARKS.md)."""
 
     sim_th: float = Field(0.7, gt=0, le=1)
+    """Drain similarity a line needs to join a template"""
     depth: int = Field(5, ge=3)
+    """Drain parse-tree depth"""
     max_children: int = Field(100, ge=2)
+    """Drain: children a tree node may have"""
     max_clusters: int | None = Field(None, ge=1)
+    """Drain: templates kept at most (least recently used dropped); empty: no limit"""
     extra_delimiters: list[str] = Field(default_factory=lambda: ["="])
+    """characters split like spaces before templating"""
     cache_size: int = Field(200_000, ge=0, description="masked lines remembered with their template id")
     merge_min_variants: int = Field(
         8, ge=0, description="merge this many templates that differ in one word into one (0: never)"
@@ -182,8 +214,11 @@ class TemplatesConfig(_Strict):
 # ---------------------------------------------------------------- vectorizers
 class _SparseTextParams(_Strict):
     max_features: int = Field(4096, ge=1)
+    """vocabulary size: the most frequent tokens of the baseline"""
     ngram_max: int = Field(1, ge=1, le=3)
+    """longest word n-gram counted"""
     min_df: int = Field(1, ge=1)
+    """baseline lines a token must appear in to enter the vocabulary"""
     oov_buckets: int = Field(256, ge=0, description="hashed dims for tokens not seen at fit time")
     cache_size: int = Field(100_000, ge=0, description="masked lines whose vectors are kept across batches")
 
@@ -195,6 +230,7 @@ class BowVectorizerConfig(_SparseTextParams):
 class TfidfVectorizerConfig(_SparseTextParams):
     type: Literal["tfidf"]
     sublinear_tf: bool = True
+    """1 + log(count) instead of the count"""
 
 
 class OnehotVectorizerConfig(_SparseTextParams):
@@ -206,19 +242,28 @@ class Word2VecVectorizerConfig(_Strict):
 
     type: Literal["word2vec"]
     vector_size: int = Field(100, ge=2)
+    """dimensions of the word (and line) vectors"""
     window: int = Field(5, ge=1)
+    """context words on each side"""
     min_count: int = Field(1, ge=1)
+    """occurrences a word needs to get a trained vector"""
     epochs: int = Field(10, ge=1)
+    """training passes over the baseline"""
     sg: Literal[0, 1] = Field(1, description="1: skip-gram, 0: CBOW")
     weighting: Literal["sif", "idf", "mean"] = "sif"
+    """how token vectors are averaged: sif (smooth inverse frequency), idf or mean"""
     sif_a: float = Field(1e-3, gt=0)
+    """sif: the smoothing constant a in a / (a + p(word))"""
     pretrained: str | None = Field(None, description="word2vec text/.bin or gensim .kv file instead of training")
     max_repeats: int = Field(20, ge=1, description="times one distinct line is seen in training, at most")
     oov_buckets: int = Field(64, ge=0)
+    """hashed random vectors for words unseen in training"""
     workers: int = Field(1, ge=1, description="training threads: 1 trains the same vectors from the same lines in "
                          "every run; more train faster, but gensim then gives no two runs alike")
     seed: int = 0
+    """random seed of training and of the hashed vectors"""
     cache_size: int = Field(100_000, ge=0)
+    """masked lines whose vectors are kept across batches"""
 
 
 class SentenceVectorizerConfig(_Strict):
@@ -226,10 +271,15 @@ class SentenceVectorizerConfig(_Strict):
 
     type: Literal["sentence"]
     model: str = "all-MiniLM-L6-v2"
+    """model name (a package that ships it) or a local directory"""
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$")
+    """auto takes CUDA when present"""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """auto: bf16 on CPUs that have it, fp16 on GPU"""
     batch_size: int = Field(64, ge=1)
+    """distinct lines encoded at once"""
     max_seq_length: int = Field(128, ge=8)
+    """tokens of a line the model reads"""
     cache_mb: int = Field(256, ge=1, description="memory for embeddings kept across batches")
 
 
@@ -254,6 +304,7 @@ class ThresholdConfig(_Strict):
     """
 
     method: Literal["holdout", "robust", "quantile", "contamination"] = "holdout"
+    """holdout (default), robust, quantile or contamination"""
     false_alarm_rate: float = Field(
         0.001, gt=0, lt=0.5, description="holdout: share of normal items allowed over the threshold")
     folds: int = Field(5, ge=2, le=20, description="holdout: baseline parts, each scored by a fit on the others")
@@ -272,11 +323,17 @@ class SeverityConfig(_Strict):
     """
 
     debug: float = 0.0
+    """weight of DEBUG and TRACE lines"""
     info: float = 0.0
+    """weight of INFO lines"""
     notice: float = 0.25
+    """weight of NOTICE lines"""
     warn: float = 0.5
+    """weight of WARN lines"""
     error: float = 1.5
+    """weight of ERROR (err, severe, failure) lines"""
     fatal: float = 2.5
+    """weight of FATAL (critical, alert, emerg, panic) lines"""
 
 
 class NoveltyDetectorConfig(_Strict):
@@ -294,10 +351,12 @@ class NoveltyDetectorConfig(_Strict):
     severity: SeverityConfig | None = Field(
         default_factory=SeverityConfig, description="lines: level weights added to the rarity score; empty: none")
     threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
+    """how the threshold is set"""
 
 
 class _VectorDetectorConfig(_Strict):
     threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
+    """how the threshold is set"""
     max_reference: int = Field(20_000, ge=10, description="baseline rows kept for neighbours and explanations")
 
 
@@ -306,17 +365,21 @@ class KnnDetectorConfig(_VectorDetectorConfig):
 
     type: Literal["knn"]
     k: int = Field(5, ge=1)
+    """neighbours averaged"""
 
 
 class LofDetectorConfig(_VectorDetectorConfig):
     type: Literal["lof"]
     n_neighbors: int = Field(20, ge=2)
+    """neighbours that define a density"""
 
 
 class IsolationForestDetectorConfig(_VectorDetectorConfig):
     type: Literal["isolation_forest"]
     n_estimators: int = Field(200, ge=10)
+    """trees"""
     random_state: int = 0
+    """random seed"""
 
 
 class PcaDetectorConfig(_VectorDetectorConfig):
@@ -343,7 +406,9 @@ class EnsembleDetectorConfig(_Strict):
 
     type: Literal["ensemble"]
     members: list[MemberConfig] = Field(min_length=1)
+    """the detectors combined"""
     combine: Literal["max", "mean_rank"] = "max"
+    """max: flagged when any member is; mean_rank: the members' mean held-out rank"""
     threshold: ThresholdConfig = Field(default_factory=ThresholdConfig, description="mean_rank only")
 
 
@@ -359,6 +424,7 @@ class RateConfig(_Strict):
     (a storm: its records are flagged, kind `rate`) or a frequent template gone quiet (a drop: an event)."""
 
     enabled: bool = True
+    """watch (service, template) rates"""
     window: str = Field("1m", description="counting window, event time (e.g. 30s, 1m, 5m)")
     p_value: float = Field(1e-6, gt=0, lt=0.5, description="how unlikely under the baseline's rate a count must be")
     min_count: int = Field(10, ge=1, description="a storm window holds at least this many lines")
@@ -426,35 +492,49 @@ class LocalStoreConfig(_Strict):
     path: str | None = Field(None, description="defaults to DATA_DIR/store")
     ann_threshold: int = Field(50_000, ge=1, description="exact search up to this many distinct vectors, HNSW beyond")
     hnsw_m: int = Field(32, ge=4)
+    """HNSW graph degree"""
     ef_search: int = Field(128, ge=8)
+    """HNSW candidates examined per search"""
 
 
 class OpenSearchAuth(_Strict):
     type: Literal["none", "basic", "aws_sigv4"] = "none"
+    """none, basic (user and password from the environment) or aws_sigv4"""
     username_env: str = "OPENSEARCH_USERNAME"
+    """basic: environment variable holding the user"""
     password_env: str = "OPENSEARCH_PASSWORD"
+    """basic: environment variable holding the password"""
     region: str | None = Field(None, description="aws_sigv4: the region (default: from the AWS environment)")
     service: Literal["es", "aoss"] = Field("es", description="aws_sigv4: es (managed domains) or aoss")
 
 
 class OpenSearchTls(_Strict):
     verify: bool = True
+    """check the server's certificate"""
     ca_file: str | None = None
+    """CA bundle that signed it"""
 
 
 class OpenSearchKnn(_Strict):
     engine: Literal["lucene", "faiss", "nmslib"] = "lucene"
+    """k-NN engine of the knn_vector field"""
     space_type: Literal["cosinesimil", "innerproduct", "l2"] = "cosinesimil"
+    """similarity of the k-NN index"""
     m: int = Field(16, ge=2)
+    """HNSW graph degree"""
     ef_construction: int = Field(128, ge=2)
+    """HNSW candidates examined while indexing"""
     ef_search: int = Field(100, ge=1)
+    """HNSW candidates examined per search"""
 
 
 class OpenSearchBulk(_Strict):
     chunk_size: int = Field(500, ge=1)
+    """documents per bulk request"""
     max_retries: int = Field(8, ge=0, description="retries of a chunk on 429, 5xx and connection errors")
     backoff: float = Field(0.5, gt=0, description="first retry delay in seconds, doubled each time")
     max_backoff: float = Field(30.0, gt=0)
+    """longest retry delay in seconds"""
 
 
 class OpenSearchStoreConfig(_Strict):
@@ -462,15 +542,25 @@ class OpenSearchStoreConfig(_Strict):
 
     type: Literal["opensearch"]
     hosts: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
+    """cluster URLs"""
     index: str = "logvec"
+    """alias the documents are written and searched through"""
     auth: OpenSearchAuth = Field(default_factory=OpenSearchAuth)
+    """credentials"""
     tls: OpenSearchTls = Field(default_factory=OpenSearchTls)
+    """certificate checks"""
     knn: OpenSearchKnn = Field(default_factory=OpenSearchKnn)
+    """k-NN index settings"""
     shards: int = Field(1, ge=1)
+    """primary shards of a new index"""
     replicas: int = Field(1, ge=0)
+    """replicas of a new index"""
     refresh_interval: str = "1s"
+    """how soon a write is searchable"""
     bulk: OpenSearchBulk = Field(default_factory=OpenSearchBulk)
+    """bulk writes and their retries"""
     timeout: float = Field(30.0, gt=0)
+    """seconds a request may take"""
 
 
 StoreConfig = Annotated[Union[LocalStoreConfig, OpenSearchStoreConfig], Field(discriminator="type")]
@@ -479,6 +569,7 @@ StoreConfig = Annotated[Union[LocalStoreConfig, OpenSearchStoreConfig], Field(di
 # ---------------------------------------------------------------- run
 class RunConfig(_Strict):
     batch_size: int = Field(4096, ge=1)
+    """lines a batch: every stage works on a batch at once"""
     warmup_lines: int = Field(20_000, ge=1, description="lines used to fit on a fresh data directory")
     data_dir: str = Field(".logvec", description="model, store and dead letters; --data-dir overrides")
     stall_timeout_s: float = Field(
@@ -487,19 +578,33 @@ class RunConfig(_Strict):
 
 class PipelineConfig(_Strict):
     version: Literal[1] = 1
+    """schema version"""
     name: str = "pipeline"
+    """the pipeline's name (reports, the model's metadata)"""
     description: str = ""
+    """what this pipeline changes from the default"""
     source: SourceConfig = Field(default_factory=FileSourceConfig)
+    """where lines come from (--input overrides a file source)"""
     parse: ParseConfig = Field(default_factory=ParseConfig)
+    """how a line becomes a record"""
     masking: MaskingConfig = Field(default_factory=MaskingConfig)
+    """variable parts replaced by placeholders"""
     templates: TemplatesConfig = Field(default_factory=TemplatesConfig)
+    """Drain3 template mining"""
     vectorizer: VectorizerConfig = Field(default_factory=lambda: TfidfVectorizerConfig(type="tfidf"))
+    """how a line becomes a vector"""
     detector: DetectorConfig = Field(default_factory=NoveltyDetectorConfig)
+    """line-level detector"""
     session: SessionConfig | None = None
+    """group lines into sessions and judge them too"""
     rate: RateConfig = Field(default_factory=RateConfig)
+    """storms and drops of known templates"""
     alerts: AlertsConfig | None = None
+    """publish anomalies"""
     store: StoreConfig = Field(default_factory=LocalStoreConfig)
+    """where records and vectors go"""
     run: RunConfig = Field(default_factory=RunConfig)
+    """batching, warm-up, data directory"""
 
     def fit_hash(self) -> str:
         """Hash of the parts that shape a fitted model; a model fitted under another hash is stale."""

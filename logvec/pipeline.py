@@ -345,7 +345,7 @@ class Runner:
 
 def small_matrices():
     """BLAS on one thread: a batch's matrices are small, and a second OpenBLAS thread mostly spins waiting
-    for work (measured on the Kafka worker: a whole core burnt, 14% less throughput)."""
+    for work, burning the core another worker could use."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
@@ -353,8 +353,7 @@ def small_matrices():
 
 def tune_gc() -> None:
     """For a process whose main job is `run`: a batch makes many short-lived objects, and the default
-    thresholds start a collection every 700 of them, each walking the model's long-lived caches (measured on
-    the Kafka worker: 0.4 s per 200k lines, 12% of its time)."""
+    thresholds start a collection every 700 of them, each walking the model's long-lived caches."""
     import gc
 
     gc.set_threshold(50_000, 20, 100)

@@ -86,8 +86,8 @@ class TimestampParser:
 
     @staticmethod
     def _syslog_batch(values: list, at: list[int], out: np.ndarray) -> bool:
-        """Syslog times of this year, as fixed-width text rearranged by numpy into ISO (strptime took 9 µs
-        each). False, and nothing written, unless every one has the shape and is a real date."""
+        """Syslog times of this year, as fixed-width text rearranged by numpy into ISO (strptime is slow one at
+        a time). False, and nothing written, unless every one has the shape and is a real date."""
         joined = "\n".join([values[i] for i in at]) + "\n"
         if not _SYSLOG_BATCH.fullmatch(joined):
             return False

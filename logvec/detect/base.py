@@ -15,6 +15,7 @@ import numpy as np
 
 from logvec.config import ThresholdConfig
 from logvec.detect.calibrate import MIN_TAIL_SHARE, calibrate, conformal_threshold, fold_assignment
+from logvec.errors import NotFittedError
 from logvec.vectorize.base import Vectors
 
 
@@ -205,7 +206,3 @@ class Detector:
         idx = np.flatnonzero(flagged)
         explanations = dict(zip(idx.tolist(), self.explain(sample, idx, scores))) if len(idx) else {}
         return Detections(scores, flagged, explanations, float(self.threshold_))
-
-
-class NotFittedError(RuntimeError):
-    """A detector used before it was fitted."""

@@ -70,8 +70,8 @@ class KnnDetector(VectorDetector):
 
     name = "knn"
 
-    def __init__(self, k: int = 5, **kw) -> None:
-        super().__init__(**kw)
+    def __init__(self, k: int = 5, threshold: ThresholdConfig | None = None, max_reference: int = 20_000) -> None:
+        super().__init__(threshold, max_reference)
         self.k = k
 
     def _fit_rows(self, rows: np.ndarray, counts: np.ndarray) -> None:
@@ -104,8 +104,9 @@ class LofDetector(VectorDetector):
 
     name = "lof"
 
-    def __init__(self, n_neighbors: int = 20, **kw) -> None:
-        super().__init__(**kw)
+    def __init__(self, n_neighbors: int = 20,
+                 threshold: ThresholdConfig | None = None, max_reference: int = 20_000) -> None:
+        super().__init__(threshold, max_reference)
         self.n_neighbors = n_neighbors
 
     def _fit_rows(self, rows: np.ndarray, counts: np.ndarray) -> None:
@@ -133,8 +134,9 @@ class IsolationForestDetector(VectorDetector):
 
     name = "isolation_forest"
 
-    def __init__(self, n_estimators: int = 200, random_state: int = 0, **kw) -> None:
-        super().__init__(**kw)
+    def __init__(self, n_estimators: int = 200, random_state: int = 0,
+                 threshold: ThresholdConfig | None = None, max_reference: int = 20_000) -> None:
+        super().__init__(threshold, max_reference)
         self.n_estimators = n_estimators
         self.random_state = random_state
 
@@ -153,8 +155,9 @@ class PcaDetector(VectorDetector):
 
     name = "pca"
 
-    def __init__(self, variance: float = 0.95, **kw) -> None:
-        super().__init__(**kw)
+    def __init__(self, variance: float = 0.95,
+                 threshold: ThresholdConfig | None = None, max_reference: int = 20_000) -> None:
+        super().__init__(threshold, max_reference)
         self.variance = variance
 
     def _fit_rows(self, rows: np.ndarray, counts: np.ndarray) -> None:

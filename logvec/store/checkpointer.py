@@ -2,8 +2,8 @@
 
 In WAL mode every commit appends pages to `records.sqlite-wal`, and now and then they must be copied back into
 `records.sqlite` (a checkpoint). Left to SQLite, the commit that crosses the threshold does it while it holds
-the write lock: about 0.1-0.2 s per 64 MiB of log during which every writer of the directory waits (measured
-on two Kafka workers: the last batch of a 200k-line backfill took 0.23 s instead of 0.03 s). Here a thread with
+the write lock, and every writer of the directory waits for the copy (a tenth of a second or more per 64 MiB
+of log). Here a thread with
 its own connection checkpoints instead, in PASSIVE mode, which never blocks writers; sqlite3 lets go of the GIL
 while it copies, so the writing process goes on with its next batch meanwhile.
 """

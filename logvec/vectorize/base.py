@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from logvec.errors import NotFittedError
 from logvec.metrics import VECTORIZER_CACHE
 
 
@@ -82,7 +83,7 @@ class BaseVectorizer:
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
-            raise RuntimeError(f"{type(self).__name__} is not fitted yet: call fit() first")
+            raise NotFittedError(f"{type(self).__name__} is not fitted yet: call fit() first")
 
     def transform_unique(self, texts: list[str]) -> Vectors:
         """Vectors for `texts`, each distinct text computed once, and remembered across calls in a

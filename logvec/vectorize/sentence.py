@@ -1,6 +1,6 @@
 """`sentence`: sentence-transformers embeddings, on the GPU when there is one.
 
-A transformer is slow per line (all-MiniLM-L6-v2: about 70 lines/s fp32 on 2 CPU cores), and logs repeat
+A transformer is slow per line (hundreds of lines a second on a CPU), and logs repeat
 their masked shape, so each distinct masked line is embedded once and kept in an LRU cache bounded in
 megabytes (`cache_mb`) that lives across batches; only shapes never met before reach the model.
 
