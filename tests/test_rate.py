@@ -62,7 +62,9 @@ def test_rate_model_thresholds_follow_the_baseline_rate():
     key = ("svc", 0)
     assert model.expected_[key] == 30
     assert 45 < model.storm_at_[key] <= 5 * 40  # well above 30, within min_ratio of the rate's upper bound
-    assert 0 <= model.drop_at_[key] < 15
+    assert key in model.drop_low_ and model.is_drop(key, 0, 30) and not model.is_drop(key, 25, 30)
+    # a worker that reads half the partitions sees half the lines of every template: no drop
+    assert not model.is_drop(key, 15, 15) and model.is_drop(key, 0, 15)
     tracker = RateTracker(model)
     quiet = tracker.add(["svc"] * 30, np.zeros(30, dtype=np.int64), np.linspace(3600, 3659, 30),
                         [f"a{i}" for i in range(30)])
@@ -138,3 +140,21 @@ def test_events_through_the_cli_and_the_api(tmp_path):
     hits = client.get("/api/search", params={"q": "disk latency high on sd3: 40ms", "anomalies": "true",
                                              "k": 20}).json()
     assert hits and all(h["anomaly_kinds"] == ["rate"] and "rate storm" in h["reason"] for h in hits)
+
+
+def test_lines_for_a_window_already_judged_are_not_counted_again():
+    """A partition lagging a few minutes in event time must not make the windows it fills late look like
+    drops (their other lines were counted and judged already)."""
+    ts = np.arange(0, 3600, 2.0)
+    model = RateModel(window="1m").fit(["svc"] * len(ts), np.zeros(len(ts), dtype=np.int64), ts)
+    tracker = RateTracker(model)
+    steady = np.arange(3600, 3900, 2.0)  # five minutes of the usual 30 a minute
+    update = tracker.add(["svc"] * len(steady), np.zeros(len(steady), dtype=np.int64), steady,
+                         [f"a{i}" for i in range(len(steady))])
+    assert update.events == []
+    late = np.array([3601.0, 3602.0])  # two late lines for the first minute, then time goes on
+    events = tracker.add(["svc"] * 2, np.zeros(2, dtype=np.int64), late, ["l1", "l2"]).events
+    later = np.arange(3900, 3960, 2.0)
+    events += tracker.add(["svc"] * len(later), np.zeros(len(later), dtype=np.int64), later,
+                          [f"b{i}" for i in range(len(later))]).events
+    assert [e for e in events if e.kind == "drop"] == []

@@ -6,13 +6,14 @@ window; a window's count is a storm when a negative binomial with that rate (and
 puts a count that high below `p_value`, and it is also at least `min_count` and `min_ratio` times the rate.
 The rate is taken at the top of its 95% interval (Gamma, from the baseline's count), so a short baseline
 that saw a template a few times does not make its next small burst a storm. A drop is a closed window whose
-count the same distribution at the bottom of that interval puts below `p_value`: only templates steady and
-frequent enough for an empty window to be that unlikely are watched, and only after `MIN_DROP_WINDOWS`
-baseline windows.
+count the same distribution at the bottom of that interval, scaled by the window's share of the stream's
+lines, puts below `p_value`: only templates steady and frequent enough for an empty window to be that
+unlikely are watched, and only after `MIN_DROP_WINDOWS` baseline windows.
 
 A storm flags its records (kind `rate`) as they arrive once the window's count crosses the line, and the
 records of that window seen before the crossing afterwards; a drop has no record to flag and is an event of
-its own (service, template, window, expected, observed).
+its own (service, template, window, expected, observed). A window is judged once event time has passed its
+end by another window; lines that arrive for it later (a partition lagging behind) are not counted.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class RateModel:
         ok = np.isfinite(timestamps)
         self.windows_ = 0
         self.storm_at_: dict[tuple[str, int], int] = {}
-        self.drop_at_: dict[tuple[str, int], int] = {}
+        self.drop_low_: dict[tuple[str, int], float] = {}  # watched for drops: the bottom of the rate's interval
         self.expected_: dict[tuple[str, int], float] = {}
         self.size_: dict[tuple[str, int], float | None] = {}
         if not ok.any():
@@ -91,6 +92,7 @@ class RateModel:
         win = win.ravel()
         n_windows = len(active)
         self.windows_ = n_windows
+        self.lines_per_window_ = ok.sum() / n_windows
         codes, svc_names = _codes(np.array(services, dtype=object)[ok])
         tids = template_ids[ok]
         keys = np.stack([codes, tids, win], axis=1)
@@ -119,13 +121,17 @@ class RateModel:
         self.storm_at_[key] = int(max(dist(high).isf(self.p_value) + 1, self.min_count,
                                       math.ceil(self.min_ratio * high)))
         if self.drops and total > 0 and n >= MIN_DROP_WINDOWS:
-            low = dist(stats.gamma.ppf(0.025, total) / n)  # the bottom of the rate's 95% interval
-            if low.cdf(0) < self.p_value:  # an empty window would be news
-                k = int(low.ppf(self.p_value))
-                while k >= 0 and low.cdf(k) >= self.p_value:
-                    k -= 1
-                if k >= 0:
-                    self.drop_at_[key] = k  # this many or fewer is a drop
+            low = stats.gamma.ppf(0.025, total) / n  # the bottom of the rate's 95% interval
+            if dist(low).cdf(0) < self.p_value:  # steady and frequent: an empty window would be news
+                self.drop_low_[key] = low
+
+    def is_drop(self, key: tuple[str, int], observed: int, window_lines: int) -> bool:
+        """A closed window's count of a watched pair is a drop when its distribution, at the bottom of the
+        baseline's rate scaled by how many lines this stream had in the window, puts it below `p_value`. The
+        scaling keeps a worker that reads some of the partitions, or a quiet hour of the whole stream, from
+        looking like a drop of every frequent template."""
+        scale = window_lines / max(self.lines_per_window_, 1e-9)
+        return bool(self.distribution(key, self.drop_low_[key] * scale).cdf(observed) < self.p_value)
 
     def distribution(self, key: tuple[str, int], mean: float):
         """A window's count of `key` at this mean: negative binomial with the baseline's dispersion when the
@@ -170,6 +176,7 @@ class RateTracker:
         self._open: dict[tuple[str, int, int], _Window] = {}
         self._active: dict[int, int] = {}  # window -> lines the stream had in it (drops only where it had some)
         self._now = -math.inf
+        self._closed_through = -(2**62)  # windows up to this one are judged: later lines for them are not counted
 
     def add(self, services: list[str], template_ids: np.ndarray, timestamps: np.ndarray,
             ids: list[str]) -> RateUpdate:
@@ -184,10 +191,12 @@ class RateTracker:
         win = np.floor(timestamps[ok] / self.w).astype(np.int64)
         groups = _group_rows(services, template_ids, win, ok)
         for (service, tid, wi), rows in groups:
+            if wi <= self._closed_through:  # a window already judged (a partition lagging in event time)
+                continue
             self._active[wi] = self._active.get(wi, 0) + len(rows)
             key = (service, tid)
             limit = m.storm_at_.get(key)
-            if limit is None and key not in m.drop_at_:
+            if limit is None and key not in m.drop_low_:
                 continue
             state = self._open.setdefault((service, tid, wi), _Window())
             state.count += len(rows)
@@ -239,16 +248,17 @@ class RateTracker:
 
     def _close(self, before: int) -> list[RateEvent]:
         """Events of the windows up to `before` (inclusive), which the stream has left behind."""
+        self._closed_through = max(self._closed_through, before)
         done = [w for w in self._active if w <= before]
         if not done:
             return []
         closing = {k: self._open.pop(k) for k in [k for k in self._open if k[2] <= before]}
         events = [self._event("storm", (k[0], k[1]), k[2], s.count) for k, s in closing.items() if s.storm]
         for wi in sorted(done):
-            del self._active[wi]
-            for key, at_most in self.model.drop_at_.items():
+            lines = self._active.pop(wi)
+            for key in self.model.drop_low_:
                 got = closing.get((key[0], key[1], wi), _Window()).count
-                if got <= at_most:
+                if self.model.is_drop(key, got, lines):
                     events.append(self._event("drop", key, wi, got))
         return events
 
