@@ -686,8 +686,7 @@ def parse_pipeline(data: Any, source: str = "<pipeline>") -> PipelineConfig:
         raise ConfigError(format_validation_error(e, data, source)) from None
 
 
-def load_pipeline(path: str | os.PathLike[str]) -> PipelineConfig:
-    p = Path(path)
+def _read_yaml(p: Path) -> Any:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -695,7 +694,46 @@ def load_pipeline(path: str | os.PathLike[str]) -> PipelineConfig:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{p}: not UTF-8 text ({e})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML: {e}") from None
-    return parse_pipeline(data, str(p))
+
+
+def merge_pipelines(base: dict, override: dict) -> dict:
+    """`override` over `base`: mappings merge key by key, anything else is replaced. A mapping that names another
+    `type` than the base's (a word2vec vectorizer over a tf-idf one) replaces it whole: the other kind's
+    parameters would not apply."""
+    out = dict(base)
+    for key, value in override.items():
+        under = out.get(key)
+        if (isinstance(under, dict) and isinstance(value, dict)
+                and ("type" not in value or value.get("type") == under.get("type"))):
+            out[key] = merge_pipelines(under, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _with_base(data: Any, p: Path, seen: tuple[Path, ...] = ()) -> Any:
+    """Resolve `extends: FILE` (relative to the file that says it): the base pipeline, with this file's keys over
+    it, so that a pipeline says only what it changes."""
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    data = dict(data)
+    ref = data.pop("extends")
+    if not isinstance(ref, str) or not ref:
+        raise ConfigError(f"{p}: extends: expected the base pipeline's file name, got {ref!r}")
+    base_path = (p.parent / ref).resolve()
+    chain = seen + (p.resolve(),)
+    if base_path in chain:
+        raise ConfigError(f"{p}: extends {ref} goes round in a circle: "
+                          + " -> ".join(str(x) for x in chain + (base_path,)))
+    base = _with_base(_read_yaml(base_path), base_path, chain)
+    if not isinstance(base, dict):
+        raise ConfigError(f"{base_path}: the top level must be a mapping of keys (extended by {p})")
+    return merge_pipelines(base, data)
+
+
+def load_pipeline(path: str | os.PathLike[str]) -> PipelineConfig:
+    p = Path(path)
+    return parse_pipeline(_with_base(_read_yaml(p), p), str(p))

@@ -18,7 +18,9 @@ HEADER = """# Pipeline reference
 
 Generated from the schema in `logvec/config.py` by `logvec reference`; do not edit by hand (a test compares the
 two). Concepts and examples: [pipelines](../pipelines.md), [detection](../detection.md). Any string may use
-`${VAR}` or `${VAR:-default}`; an unknown key is an error that names it.
+`${VAR}` or `${VAR:-default}`; an unknown key is an error that names it. `extends: FILE` (a path relative to
+the file) starts from another pipeline: mappings merge key by key, and a mapping of another `type` replaces
+the base's whole.
 """
 
 

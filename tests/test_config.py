@@ -76,3 +76,40 @@ def test_fit_hash_changes_with_vectorizer_params():
     c = parse_pipeline({"vectorizer": {"type": "tfidf", "max_features": 10}, "run": {"batch_size": 7}})
     assert a.fit_hash() != b.fit_hash()
     assert a.fit_hash() == c.fit_hash()  # run settings do not change what a model is
+
+
+def test_a_pipeline_extends_another_and_says_only_what_it_changes(tmp_path):
+    """Mappings merge key by key; a mapping of another `type` replaces the base's whole (its parameters would
+    not apply); the base is found next to the file that extends it."""
+    (tmp_path / "base.yaml").write_text("name: base\nvectorizer: {type: tfidf, max_features: 100}\n"
+                                        "store: {type: local, ann_threshold: 10}\nrun: {batch_size: 7}\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "child.yaml").write_text("extends: ../base.yaml\nname: child\n"
+                                                 "vectorizer: {type: word2vec, vector_size: 20}\n"
+                                                 "store: {ann_threshold: 20}\n")
+    c = load_pipeline(tmp_path / "sub" / "child.yaml")
+    assert c.name == "child" and c.run.batch_size == 7
+    assert c.vectorizer.type == "word2vec" and c.vectorizer.vector_size == 20
+    assert c.store.type == "local" and c.store.ann_threshold == 20
+
+
+def test_extends_errors_name_the_file(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ConfigError, match="goes round in a circle"):
+        load_pipeline(tmp_path / "a.yaml")
+    (tmp_path / "c.yaml").write_text("extends: missing.yaml\n")
+    with pytest.raises(ConfigError, match="missing.yaml: pipeline file not found"):
+        load_pipeline(tmp_path / "c.yaml")
+    (tmp_path / "d.yaml").write_text("extends: base.yaml\nvectorizer: {max_featres: 3}\n")
+    (tmp_path / "base.yaml").write_text("vectorizer: {type: tfidf}\n")
+    with pytest.raises(ConfigError, match=r"(?s)d.yaml: invalid pipeline.*vectorizer.max_featres: unknown key"):
+        load_pipeline(tmp_path / "d.yaml")
+
+
+def test_the_shipped_pipelines_differ_from_the_default_only_where_they_say():
+    default = load_pipeline(PIPELINES / "default.yaml").model_dump(exclude={"name", "description"})
+    for name, changed in {"tfidf": set(), "bow": {"vectorizer"}, "onehot": {"vectorizer"},
+                          "word2vec": {"vectorizer"}, "sentence": {"vectorizer"}, "opensearch": {"store"}}.items():
+        c = load_pipeline(PIPELINES / f"{name}.yaml").model_dump(exclude={"name", "description"})
+        assert {k for k in default if c[k] != default[k]} == changed, name

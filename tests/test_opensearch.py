@@ -5,7 +5,6 @@ k-NN search against a real server: tests/test_store_contract.py, when OPENSEARCH
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 
@@ -14,7 +13,7 @@ import pytest
 from opensearchpy import OpenSearch, Transport
 from opensearchpy.exceptions import NotFoundError
 
-from logvec.config import OpenSearchStoreConfig, parse_pipeline
+from logvec.config import OpenSearchStoreConfig
 from logvec.records import RecordBatch
 from logvec.store import SearchFilters
 from logvec.store.opensearch import OpenSearchStore, StoreUnavailableError, score_to_cosine
@@ -278,12 +277,19 @@ def test_osmem_refuses_knn_queries_so_search_needs_a_real_server(osmem):
         store.knn(np.eye(8, dtype=np.float32)[0], k=1)
 
 
-def test_opensearch_pipeline_defaults(monkeypatch):
+def test_opensearch_pipeline_defaults_and_environment(monkeypatch):
+    """pipelines/opensearch.yaml is the default pipeline with another store; hosts and index come from the
+    environment when it sets them."""
+    from logvec.config import load_pipeline
+
     monkeypatch.delenv("OPENSEARCH_URL", raising=False)
     monkeypatch.delenv("OPENSEARCH_INDEX", raising=False)
-    import yaml
-
-    cfg = parse_pipeline(yaml.safe_load((PIPELINES / "opensearch.yaml").read_text()))
+    cfg = load_pipeline(PIPELINES / "opensearch.yaml")
     assert cfg.store.hosts == ["http://127.0.0.1:9200"] and cfg.store.index == "logvec"
-    assert cfg.vectorizer.type == "tfidf" and cfg.detector.type == "novelty"
-    assert os.environ.get("OPENSEARCH_URL") is None
+    default = load_pipeline(PIPELINES / "default.yaml")
+    assert cfg.model_dump(exclude={"name", "description", "store"}) == \
+        default.model_dump(exclude={"name", "description", "store"})
+    monkeypatch.setenv("OPENSEARCH_URL", "https://search.example:9200")
+    monkeypatch.setenv("OPENSEARCH_INDEX", "prod-logs")
+    cfg = load_pipeline(PIPELINES / "opensearch.yaml")
+    assert cfg.store.hosts == ["https://search.example:9200"] and cfg.store.index == "prod-logs"
