@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from logvec.config import PipelineConfig, SessionConfig
+from logvec.detect.base import append_reason
+from logvec.detect.rate import storm_score
 from logvec.masking import Masker
 from logvec.model import Model, session_keys
 from logvec.parse import Parser
@@ -154,8 +156,8 @@ def evaluate(config: PipelineConfig, train: list[str], test: list[str], labels_p
         for rid, why in recalled:  # records of a storm window read before the storm showed
             p = by_line[int(rid.rsplit(":", 1)[1])]
             all_flags[p] = True
-            all_scores[p] = max(all_scores[p], model.line_threshold + 1e-3)
-            reasons[p] = f"{reasons[p]} | {why}" if reasons[p] else why
+            all_scores[p] = max(all_scores[p], storm_score(model.line_threshold))
+            reasons[p] = append_reason(reasons[p], why)
         items = sorted(labels, key=lambda k: int(k))
         pos = [by_line.get(int(k)) for k in items]
         unscored = sum(p is None for p in pos)

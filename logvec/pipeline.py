@@ -150,8 +150,8 @@ class Runner:
     def process(self, raw: RawBatch) -> RecordBatch:
         """Prepare, store and alert one batch; when this returns, the batch is durable and may be committed."""
         records, vectors = self.prepare(raw)
-        rates = self._timed("rate", self.rates.apply, records, self.model.line_threshold) \
-            if self.rates is not None else None
+        tracker = self.rates
+        rates = self._timed("rate", tracker.apply, records, self.model.line_threshold) if tracker is not None else None
         t = time.perf_counter()
         refused = self._timed("store", self.store.upsert, records, vectors)
         STORE_WRITE_SECONDS.observe(time.perf_counter() - t)

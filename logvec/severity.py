@@ -15,8 +15,6 @@ import numpy as np
 
 from logvec.config import SeverityConfig
 
-GRADES = ("debug", "info", "notice", "warn", "error", "fatal")
-
 _LEVELS = {
     "trace": "debug", "debug": "debug", "dbg": "debug", "d": "debug", "verbose": "debug", "v": "debug",
     "info": "info", "information": "info", "informational": "info", "i": "info",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from logvec.config import ThresholdConfig
-from logvec.detect.calibrate import MIN_TAIL_SHARE, calibrate, conformal_threshold, fold_assignment
+from logvec.detect.calibrate import MIN_TAIL_SHARE, calibrate, conformal_threshold, fold_assignment, holds_out
 from logvec.errors import NotFittedError
 from logvec.vectorize.base import Vectors
 
@@ -116,6 +116,11 @@ class Detections:
         return out
 
 
+def append_reason(reason: str, more: str) -> str:
+    """A record's reason with another one after it (" | " between, as `Detections.reasons` joins them)."""
+    return f"{reason} | {more}" if reason else more
+
+
 def join_kinds(kinds) -> str:
     """Kinds as one comma-joined string, each once, in the order of ANOMALY_KINDS."""
     present = set(kinds)
@@ -179,7 +184,7 @@ class Detector:
 
     def _set_threshold(self, sample: Sample) -> None:
         cfg = self.threshold
-        if cfg.method == "holdout" and len(sample) >= 2 * cfg.folds:
+        if holds_out(cfg, len(sample)):
             self.threshold_, self.center_ = conformal_threshold(self.held_out_scores(sample, cfg.folds), cfg,
                                                                 self.min_tail)
         else:  # in-sample methods, and a baseline too small to split

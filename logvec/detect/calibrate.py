@@ -58,6 +58,11 @@ def robust_fence(scores: np.ndarray, weights: np.ndarray | None, k: float,
     return center + k * scale
 
 
+def holds_out(config: ThresholdConfig, n: int) -> bool:
+    """Whether a baseline of n items is split into folds: the held-out method, and enough items to split."""
+    return config.method == "holdout" and n >= 2 * config.folds
+
+
 def fold_assignment(n: int, folds: int, seed: int = 0) -> np.ndarray:
     """Each of n items' fold, shuffled and balanced (a fixed seed: one baseline gives one threshold)."""
     rng = np.random.default_rng(seed)

@@ -10,7 +10,7 @@ import numpy as np
 
 from logvec.config import ThresholdConfig
 from logvec.detect.base import Detections, Detector, Explanation, Sample
-from logvec.detect.calibrate import calibrate, conformal_threshold
+from logvec.detect.calibrate import calibrate, conformal_threshold, holds_out
 
 
 class EnsembleDetector(Detector):
@@ -39,7 +39,7 @@ class EnsembleDetector(Detector):
             self.threshold_, self.center_ = 1.0, 0.0
             return self
         cfg = self.threshold
-        held_out = cfg.method == "holdout" and len(sample) >= 2 * cfg.folds
+        held_out = holds_out(cfg, len(sample))
         member_scores = [m.held_out_scores(sample, cfg.folds) if held_out else m.score(sample) for m in self.members]
         self.baseline_sorted_ = [np.sort(s) for s in member_scores]
         combined = np.mean([self._ranks(i, s) for i, s in enumerate(member_scores)], axis=0)

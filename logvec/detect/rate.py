@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from logvec.config import RateConfig, parse_duration
-from logvec.detect.base import join_kinds
+from logvec.detect.base import append_reason, join_kinds
 
 MAX_RECALL_IDS = 5000  # records of a window remembered to flag them after the fact, at most
 MIN_DROP_WINDOWS = 10  # a rate seen in fewer windows promises nothing of the next one: no drops judged
@@ -77,33 +77,23 @@ class RateModel:
         return parse_duration(self.window)
 
     def fit(self, services: list[str], template_ids: np.ndarray, timestamps: np.ndarray) -> "RateModel":
-        w = self.window_s
-        ok = np.isfinite(timestamps)
-        self.windows_ = 0
+        ok = np.flatnonzero(np.isfinite(timestamps))
         self.storm_at_: dict[tuple[str, int], int] = {}
         self.drop_low_: dict[tuple[str, int], float] = {}  # watched for drops: the bottom of the rate's interval
         self.expected_: dict[tuple[str, int], float] = {}
         self.size_: dict[tuple[str, int], float | None] = {}
-        if not ok.any():
+        if not len(ok):
             return self
-        # the windows in which the stream had lines: a gap in the whole stream is not a quiet template
-        win_all = np.floor(timestamps[ok] / w).astype(np.int64)
-        active, win = np.unique(win_all, return_inverse=True)
-        win = win.ravel()
+        # the windows in which the stream had lines, numbered 0..n-1: a gap in the whole stream is not a quiet
+        # template
+        active, win = np.unique(np.floor(timestamps[ok] / self.window_s).astype(np.int64), return_inverse=True)
         n_windows = len(active)
-        self.windows_ = n_windows
-        self.lines_per_window_ = ok.sum() / n_windows
-        codes, svc_names = _codes(np.array(services, dtype=object)[ok])
-        tids = template_ids[ok]
-        keys = np.stack([codes, tids, win], axis=1)
-        uniq, counts = np.unique(keys, axis=0, return_counts=True)
-        # per (service, template): its counts per window, zeros included
-        pair, start = np.unique(uniq[:, :2], axis=0, return_index=True)
-        ends = np.append(start[1:], len(uniq))
-        for (code, tid), a, b in zip(pair.tolist(), start.tolist(), ends.tolist()):
-            per_window = np.zeros(n_windows)
-            per_window[uniq[a:b, 2]] = counts[a:b]
-            self._fit_pair((svc_names[code], int(tid)), per_window)
+        self.lines_per_window_ = len(ok) / n_windows
+        per_pair: dict[tuple[str, int], np.ndarray] = {}
+        for (service, tid, wi), rows in _group_rows(services, template_ids, win.ravel(), ok):
+            per_pair.setdefault((service, tid), np.zeros(n_windows))[wi] = len(rows)
+        for key, per_window in per_pair.items():
+            self._fit_pair(key, per_window)
         return self
 
     def _fit_pair(self, key: tuple[str, int], per_window: np.ndarray) -> None:
@@ -203,7 +193,7 @@ class RateTracker:
             if limit is None:
                 continue
             if state.count >= limit:
-                reason = self._storm_reason(key, wi, state.count)
+                reason = self._event("storm", key, wi, state.count).text()
                 flagged[rows] = True
                 reasons.update(dict.fromkeys(rows.tolist(), reason))
                 if not state.storm:
@@ -228,18 +218,15 @@ class RateTracker:
             records.is_anomaly = np.asarray(records.is_anomaly, dtype=bool).copy()
             records.is_anomaly[idx] = True
             records.scores = np.asarray(records.scores, dtype=np.float32).copy()
-            records.scores[idx] = np.maximum(records.scores[idx], np.float32(line_threshold + 1e-3))
+            records.scores[idx] = np.maximum(records.scores[idx], np.float32(storm_score(line_threshold)))
             n = len(records)
             reasons = records.reasons or [""] * n
             kinds = records.kinds or [""] * n
             for i, why in update.reasons.items():
-                reasons[i] = f"{reasons[i]} | {why}" if reasons[i] else why
+                reasons[i] = append_reason(reasons[i], why)
                 kinds[i] = join_kinds([kinds[i], "rate"])
             records.reasons, records.kinds = reasons, kinds
         return update
-
-    def _storm_reason(self, key: tuple[str, int], wi: int, count: int) -> str:
-        return self._event("storm", key, wi, count).text()
 
     def _event(self, kind: str, key: tuple[str, int], wi: int, count: int) -> RateEvent:
         m = self.model
@@ -294,9 +281,9 @@ def _group_rows(services: list[str], template_ids: np.ndarray, win: np.ndarray, 
     return out
 
 
-def _codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    names, codes = np.unique(values.astype(str), return_inverse=True)
-    return codes.ravel().astype(np.int64), names.tolist()
+def storm_score(line_threshold: float) -> float:
+    """The score a storm record gets at least: just over the line threshold, so it ranks with the flagged."""
+    return line_threshold + 1e-3
 
 
 def make_rate_model(config: RateConfig | None) -> RateModel | None:
