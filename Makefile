@@ -29,10 +29,11 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
-## lint: ruff with the rules in pyproject.toml
+## lint: ruff with the rules in pyproject.toml, mypy on logvec/ (settings in pyproject.toml)
 lint: setup
 	$(BIN)/pip install -q -e '.[lint]'
 	$(BIN)/ruff check logvec tests benchmarks scripts
+	$(BIN)/mypy
 
 bench: setup
 	$(BIN)/python benchmarks/bench_throughput.py --lines 1000000

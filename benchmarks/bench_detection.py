@@ -16,30 +16,25 @@ Writes benchmarks/out/detection.json.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from detection_cases import CASES, Case
+from peers.classic import PEERS
+from results import save
+
+from logvec.config import PipelineConfig, load_pipeline
+from logvec.evaluate import average_precision, evaluate
+from logvec.masking import Masker
+from logvec.model import session_keys
+from logvec.parse import Parser
+from logvec.records import RawBatch
+from logvec.sessions import Sessions
+from logvec.templates import TemplateMiner
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-from detection_cases import CASES, Case  # noqa: E402
-from peers.classic import PEERS  # noqa: E402
-from results import save  # noqa: E402
-
-from logvec.config import PipelineConfig, load_pipeline  # noqa: E402
-from logvec.evaluate import average_precision, evaluate  # noqa: E402
-from logvec.masking import Masker  # noqa: E402
-from logvec.model import session_keys  # noqa: E402
-from logvec.parse import Parser  # noqa: E402
-from logvec.records import RawBatch  # noqa: E402
-from logvec.sessions import Sessions  # noqa: E402
-from logvec.templates import TemplateMiner  # noqa: E402
-
-
 def metrics(labels: np.ndarray, flagged: np.ndarray, scores: np.ndarray) -> dict:
     tp = int(np.sum(flagged & (labels == 1)))
     fp = int(np.sum(flagged & (labels == 0)))

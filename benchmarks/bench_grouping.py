@@ -19,12 +19,11 @@ from pathlib import Path
 from drain3 import TemplateMiner as Drain3Miner
 from drain3.masking import MaskingInstruction
 from drain3.template_miner_config import TemplateMinerConfig
+from results import save
 
 from logvec.config import load_pipeline
 from logvec.masking import BUILTIN_PATTERNS, Masker
 from logvec.templates import TemplateMiner, grouping_accuracy
-
-from results import save
 
 HERE = Path(__file__).resolve().parent
 SYSTEMS = ["Android", "Apache", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH", "OpenStack",

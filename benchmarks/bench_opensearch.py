@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
+from generate_logs import generate
+from results import save
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-
-from generate_logs import generate  # noqa: E402
-from results import save  # noqa: E402
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=50_000)
@@ -40,7 +36,7 @@ def main() -> None:
     server = None
     url = a.url
     if url is None:
-        from tests.servers import start_osmem
+        from logvec.testing.servers import start_osmem
 
         server = start_osmem()
         url = f"http://{server.address}"

@@ -24,16 +24,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results import save
+
+from logvec.config import load_pipeline
+from logvec.pipeline import Runner
+from logvec.store import SearchFilters
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from logvec.config import load_pipeline  # noqa: E402
-from logvec.pipeline import Runner  # noqa: E402
-from logvec.store import SearchFilters  # noqa: E402
-
-from results import save  # noqa: E402
 
 
 def timed(runner: Runner, queries: list[str], filters: SearchFilters | None = None) -> dict:

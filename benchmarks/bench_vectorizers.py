@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import yaml
-
 from results import save
 
 HERE = Path(__file__).resolve().parent
@@ -55,7 +54,7 @@ def masked_stream(log: Path, pipeline: Path, batch: int = 4096):
     cfg = load_pipeline(pipeline)
     parser, masker = Parser(cfg.parse), Masker(cfg.masking)
     messages, masked = [], []
-    for raw in iter_file_batches([str(log)], batch, cfg.parse.max_line_bytes):
+    for raw in iter_file_batches([str(log)], batch, cfg.parse.max_line_size):
         records, _ = parser.parse(raw)
         messages.extend(records.messages)
         masked.append(masker.mask(records.messages))

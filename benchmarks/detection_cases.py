@@ -18,19 +18,15 @@ scored on what it was fitted on. Real logs: Loghub (Zhu et al., ISSRE 2023); HDF
 from __future__ import annotations
 
 import csv
-import sys
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import generate_logs
 import numpy as np
+import trace_logs
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import generate_logs  # noqa: E402
-import trace_logs  # noqa: E402
-
 DATA = HERE.parent.parent / "shared" / "data"
 
 

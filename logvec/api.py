@@ -16,6 +16,7 @@ request. The vectorizer is warmed when a model is loaded, so the first search do
 from __future__ import annotations
 
 import threading
+from importlib import resources
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
@@ -38,7 +39,7 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> Fa
         """Why there is no usable model (None: there is one, loaded and warm)."""
         try:
             with loading:
-                if runner.refresh_model():
+                if runner.refresh_model() and runner.model is not None:
                     runner.model.vectorizer.transform(runner.masker.mask(["warm up"]))  # sentence: load it now
         except ModelError as e:
             return str(e)
@@ -111,57 +112,11 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> Fa
 
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    page_html = (resources.files("logvec") / "web" / "index.html").read_text(encoding="utf-8")
+
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return PAGE
+        return page_html
 
     app.state.runner = runner
     return app
-
-
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>logvec — similar incidents</title>
-<style>
- body{font:14px system-ui,sans-serif;margin:2em;color:#222} h1{font-size:1.3em}
- form{display:flex;gap:.5em;flex-wrap:wrap;margin-bottom:1em} input[name=q]{flex:1;min-width:30em;padding:.4em}
- input,button{padding:.4em} table{border-collapse:collapse;width:100%} td,th{border-bottom:1px solid #ddd;
- padding:.35em;text-align:left;vertical-align:top} td.msg{font-family:ui-monospace,monospace}
- tr.anomaly{background:#fff3f0}
- .why{color:#a33;font-size:.9em} #status{color:#666}
-</style></head><body>
-<h1>logvec — when did we see something like this before?</h1>
-<form id="f"><input name="q" placeholder="paste a log line or describe it" required>
- <input name="service" placeholder="service"><input name="since" placeholder="since (2h, ISO)">
- <label><input type="checkbox" name="anomalies"> anomalies only</label>
- <input name="k" type="number" value="20" min="1" max="1000" style="width:5em"><button>Search</button></form>
-<div id="status"></div>
-<table><thead><tr><th>score</th><th>time</th><th>service</th><th>message</th><th>why flagged</th></tr></thead>
-<tbody id="hits"></tbody></table>
-<script>
-const f = document.getElementById('f'), tbody = document.getElementById('hits');
-const status = document.getElementById('status');
-const esc = s => (s ?? '').toString().replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
-f.onsubmit = async (e) => {
-  e.preventDefault();
-  const p = new URLSearchParams();
-  for (const [key, v] of new FormData(f)) if (v) p.set(key, key === 'anomalies' ? 'true' : v);
-  status.textContent = 'searching…';
-  const r = await fetch('/api/search?' + p);
-  const body = await r.json();
-  if (!r.ok) { status.textContent = body.detail ?? r.statusText; tbody.innerHTML = ''; return; }
-  status.textContent = body.length + ' hits';
-  tbody.innerHTML = body.map(h => `<tr class="${h.is_anomaly ? 'anomaly' : ''}"><td>${h.score.toFixed(3)}</td>
-    <td>${esc(h.timestamp)}</td><td>${esc(h.service)}</td><td class="msg">${esc(h.message)}</td>
-    <td class="why">${esc(h.reason)}</td></tr>`).join('');
-  history.replaceState(null, '', '/?' + p);  // the address bar is a link to this search
-};
-const given = new URLSearchParams(location.search);  // a shared link: fill the form and search
-if (given.get('q')) {
-  for (const [key, v] of given) {
-    const el = f.elements[key];
-    if (el) el.type === 'checkbox' ? el.checked = v === 'true' : el.value = v;
-  }
-  f.requestSubmit();
-}
-</script></body></html>
-"""

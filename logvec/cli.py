@@ -39,12 +39,22 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _load(pipeline: Path):
-    from logvec.config import ConfigError, load_pipeline
+    import warnings
+
+    from logvec.config import ConfigDeprecationWarning, ConfigError, load_pipeline
 
     try:
-        return load_pipeline(pipeline)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConfigDeprecationWarning)
+            config = load_pipeline(pipeline)
     except ConfigError as e:
         _fail(str(e))
+    for w in caught:
+        if issubclass(w.category, ConfigDeprecationWarning):  # one line each, without Python's source echo
+            err.print(f"[yellow]warning:[/] {w.message}", highlight=False, soft_wrap=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return config
 
 
 def _runner(pipeline: Path, data_dir: Optional[Path]):
@@ -113,7 +123,7 @@ def run(
     if metrics_port is not None:
         from logvec.health import WORKER, serve
 
-        WORKER.stall_timeout_s = runner.config.run.stall_timeout_s
+        WORKER.stall_timeout_s = runner.config.run.stall_timeout
         serve(metrics_port)
     if worker_barrier is not None and worker_index is not None and runner.model is not None:
         from logvec.workers import wait_for_siblings

@@ -9,15 +9,47 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ByteSize, ConfigDict, Field, ValidationError, field_validator
 
 
 class ConfigError(ValueError):
     """A pipeline file that cannot be used; the message names the file, the key path and the problem."""
+
+
+class ConfigDeprecationWarning(FutureWarning):
+    """A pipeline key spelled the old way: still read, to be written the new way (shown to users by default)."""
+
+
+# ---------------------------------------------------------------- units
+# The naming rule: a duration or a size carries its unit in the value, never in the key. `timeout: 30s`,
+# `max_line_size: 64KiB`; a bare number is seconds or bytes. In Python the value is float seconds or int bytes.
+class Unit:
+    """Marks a field's kind of quantity for the generated reference."""
+
+    def __init__(self, name: str, spelling: str) -> None:
+        self.name, self.spelling = name, spelling
+
+
+def parse_duration(text: str | float) -> float:
+    """'500ms', '90s', '5m', '1h', '1d' or a bare number of seconds -> seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", str(text))
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 500ms, 30s, 5m, 1h)")
+    mult = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    value = float(m.group(1)) * mult
+    if value <= 0:
+        raise ValueError(f"duration must be positive: {text!r}")
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Unit("duration", "`500ms`, `30s`, `5m`, `1h`")]
+Size = Annotated[ByteSize, Unit("size", "`512`, `64KiB`, `256MiB`")]
 
 
 class _Strict(BaseModel):
@@ -31,8 +63,8 @@ class FileSourceConfig(_Strict):
     paths: list[str] = Field(default_factory=list, description="files or globs; .gz is read transparently")
     follow: bool = False
     """keep reading as the files grow, like tail -F"""
-    poll_interval: float = Field(0.5, gt=0)
-    """follow: seconds between looks for new lines"""
+    poll_interval: Duration = Field("500ms", validate_default=True)
+    """follow: how often to look for new lines"""
 
 
 class StdinSourceConfig(_Strict):
@@ -74,19 +106,20 @@ class KafkaSourceConfig(_Strict):
     """check the broker's certificate names its host"""
     max_poll_records: int = Field(
         10000, ge=1, description="one poll is one batch: larger ones spread the offset commit and per-batch work")
-    poll_timeout_ms: int = Field(
-        200, ge=1, description="longest wait in one poll, in milliseconds; an empty poll only loops back (a stop is "
-        "seen at once), and a member that joined during a rebalance starts reading within this long")
-    idle_poll_interval_ms: int = Field(
-        50, ge=1, description="once a poll came back empty in a stable group, look again this often without "
-        "waiting inside the poll: a broker that answers an empty fetch at once instead of holding it (noida-db) "
-        "made a waiting poll spin a core for as long as the topic was quiet")
-    fetch_min_bytes: int = Field(262144, ge=1, description="let the broker gather this much per fetch...")
-    fetch_max_wait_ms: int = Field(100, ge=0, description="...or wait at most this long")
-    session_timeout_ms: int = Field(10000, ge=1000)
-    """milliseconds without a heartbeat before the group drops a worker"""
-    max_poll_interval_ms: int = Field(300000, ge=1000)
-    """milliseconds a worker may spend on a batch before the group drops it"""
+    poll_timeout: Duration = Field(
+        "200ms", validate_default=True, description="longest wait in one poll; an empty poll only loops back (a "
+        "stop is seen at once), and a member that joined during a rebalance starts reading within this long")
+    idle_poll_interval: Duration = Field(
+        "50ms", validate_default=True, description="once a poll came back empty in a stable group, look again "
+        "this often without waiting inside the poll: a broker that answers an empty fetch at once instead of "
+        "holding it (noida-db) would make a waiting poll spin a core for as long as the topic is quiet")
+    fetch_min_size: Size = Field("256KiB", validate_default=True, ge=1,
+                                 description="let the broker gather this much per fetch...")
+    fetch_max_wait: Duration = Field("100ms", validate_default=True, description="...or wait at most this long")
+    session_timeout: Duration = Field("10s", validate_default=True, ge=1)
+    """how long without a heartbeat before the group drops a worker"""
+    max_poll_interval: Duration = Field("5m", validate_default=True, ge=1)
+    """how long a worker may spend on a batch before the group drops it"""
     dead_letter_topic: str | None = Field(
         None, description="dead letters go here (value = original bytes, reason in headers); else to the file"
     )
@@ -146,7 +179,8 @@ class ParseConfig(_Strict):
     missing_message: Literal["dead_letter", "raw"] = Field(
         "dead_letter", description="json: a line without the message field is dead-lettered, or kept as raw text"
     )
-    max_line_bytes: int = Field(65536, ge=256, description="longer lines are truncated and flagged")
+    max_line_size: Size = Field("64KiB", validate_default=True, ge=256,
+                                description="longer lines are truncated and flagged")
     service: str | None = Field(None, description="service name for records that carry none")
 
     @field_validator("patterns")
@@ -280,7 +314,8 @@ class SentenceVectorizerConfig(_Strict):
     """distinct lines encoded at once"""
     max_seq_length: int = Field(128, ge=8)
     """tokens of a line the model reads"""
-    cache_mb: int = Field(256, ge=1, description="memory for embeddings kept across batches")
+    cache_memory: Size = Field("256MiB", validate_default=True, ge=1 << 20,
+                               description="memory for embeddings kept across batches")
 
 
 VectorizerConfig = Annotated[
@@ -425,17 +460,11 @@ class RateConfig(_Strict):
 
     enabled: bool = True
     """watch (service, template) rates"""
-    window: str = Field("1m", description="counting window, event time (e.g. 30s, 1m, 5m)")
+    window: Duration = Field("1m", validate_default=True, description="counting window, event time")
     p_value: float = Field(1e-6, gt=0, lt=0.5, description="how unlikely under the baseline's rate a count must be")
     min_count: int = Field(10, ge=1, description="a storm window holds at least this many lines")
     min_ratio: float = Field(5.0, ge=1, description="...and at least this many times the baseline's rate")
     drops: bool = Field(True, description="also report frequent templates that go quiet")
-
-    @field_validator("window")
-    @classmethod
-    def _duration(cls, v: str) -> str:
-        parse_duration(v)
-        return v
 
 
 # ---------------------------------------------------------------- sessions
@@ -443,8 +472,9 @@ class SessionConfig(_Strict):
     """Group lines into sessions, by a key in the line (first capture group, or the whole match) or by time."""
 
     key: str | None = Field(None, description="regex over the raw line, e.g. 'blk_-?\\d+' or 'req=(\\w+)'")
-    window: str | None = Field(None, description="time window such as 60s, 5m, 1h (per service)")
-    timeout: str = Field("30m", description="run: a keyed session with no line for this long is closed")
+    window: Duration | None = Field(None, description="a session per service and time window of this length")
+    timeout: Duration = Field("30m", validate_default=True,
+                              description="run: a keyed session with no line for this long is closed")
     detector: DetectorConfig = Field(
         default_factory=lambda: EnsembleDetectorConfig(
             type="ensemble", members=[NoveltyDetectorConfig(), KnnDetectorConfig(type="knn")]
@@ -462,28 +492,9 @@ class SessionConfig(_Strict):
                 raise ValueError(f"not a valid regex: {e}") from None
         return p
 
-    @field_validator("window", "timeout")
-    @classmethod
-    def _duration(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_duration(v)
-        return v
-
     def model_post_init(self, __context: Any) -> None:
         if (self.key is None) == (self.window is None):
             raise ValueError("give exactly one of session.key or session.window")
-
-
-def parse_duration(text: str) -> float:
-    """'90s', '5m', '1h', '1d' or plain seconds -> seconds."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*", str(text))
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h)")
-    mult = {"ms": 0.001, "s": 1, None: 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
-    value = float(m.group(1)) * mult
-    if value <= 0:
-        raise ValueError(f"duration must be positive: {text!r}")
-    return value
 
 
 # ---------------------------------------------------------------- stores
@@ -532,9 +543,9 @@ class OpenSearchBulk(_Strict):
     chunk_size: int = Field(500, ge=1)
     """documents per bulk request"""
     max_retries: int = Field(8, ge=0, description="retries of a chunk on 429, 5xx and connection errors")
-    backoff: float = Field(0.5, gt=0, description="first retry delay in seconds, doubled each time")
-    max_backoff: float = Field(30.0, gt=0)
-    """longest retry delay in seconds"""
+    backoff: Duration = Field("500ms", validate_default=True, description="first retry delay, doubled each time")
+    max_backoff: Duration = Field("30s", validate_default=True)
+    """longest retry delay"""
 
 
 class OpenSearchStoreConfig(_Strict):
@@ -559,8 +570,8 @@ class OpenSearchStoreConfig(_Strict):
     """how soon a write is searchable"""
     bulk: OpenSearchBulk = Field(default_factory=OpenSearchBulk)
     """bulk writes and their retries"""
-    timeout: float = Field(30.0, gt=0)
-    """seconds a request may take"""
+    timeout: Duration = Field("30s", validate_default=True)
+    """how long a request may take"""
 
 
 StoreConfig = Annotated[Union[LocalStoreConfig, OpenSearchStoreConfig], Field(discriminator="type")]
@@ -572,8 +583,9 @@ class RunConfig(_Strict):
     """lines a batch: every stage works on a batch at once"""
     warmup_lines: int = Field(20_000, ge=1, description="lines used to fit on a fresh data directory")
     data_dir: str = Field(".logvec", description="model, store and dead letters; --data-dir overrides")
-    stall_timeout_s: float = Field(
-        600.0, gt=0, description="/healthz fails when the worker loop has not moved for this long (liveness)")
+    stall_timeout: Duration = Field(
+        "10m", validate_default=True,
+        description="/healthz fails when the worker loop has not moved for this long (liveness)")
 
 
 class PipelineConfig(_Strict):
@@ -617,13 +629,16 @@ class PipelineConfig(_Strict):
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 
-def substitute_env(value: Any, path: str = "", env: dict[str, str] | None = None) -> Any:
+def substitute_env(value: Any, path: str = "", env: Mapping[str, str] | None = None) -> Any:
     """Replace `${VAR}` and `${VAR:-default}` in every string of a parsed YAML tree."""
-    env = os.environ if env is None else env
+    return _substitute(value, path, os.environ if env is None else env)
+
+
+def _substitute(value: Any, path: str, env: Mapping[str, str]) -> Any:
     if isinstance(value, dict):
-        return {k: substitute_env(v, f"{path}.{k}" if path else str(k), env) for k, v in value.items()}
+        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env) for k, v in value.items()}
     if isinstance(value, list):
-        return [substitute_env(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+        return [_substitute(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -671,11 +686,47 @@ def format_validation_error(err: ValidationError, data: Any, source: str) -> str
     return "\n".join(lines)
 
 
+# Keys that named their unit before the naming rule: (section, old key) -> (new key, the old value's unit).
+RENAMED_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("source", "poll_timeout_ms"): ("poll_timeout", "ms"),
+    ("source", "idle_poll_interval_ms"): ("idle_poll_interval", "ms"),
+    ("source", "fetch_min_bytes"): ("fetch_min_size", ""),
+    ("source", "fetch_max_wait_ms"): ("fetch_max_wait", "ms"),
+    ("source", "session_timeout_ms"): ("session_timeout", "ms"),
+    ("source", "max_poll_interval_ms"): ("max_poll_interval", "ms"),
+    ("parse", "max_line_bytes"): ("max_line_size", ""),
+    ("vectorizer", "cache_mb"): ("cache_memory", "MiB"),
+    ("run", "stall_timeout_s"): ("stall_timeout", "s"),
+}
+
+
+def upgrade_keys(data: dict, source: str) -> dict:
+    """Old key names rewritten to the new ones (the value given its unit), each with a warning that says what
+    to write instead; an old name beside its new one is an error, not a silent choice."""
+    out = dict(data)
+    for (section, old), (new, unit) in RENAMED_KEYS.items():
+        part = out.get(section)
+        if not isinstance(part, dict) or old not in part:
+            continue
+        if new in part:
+            raise ConfigError(f"{source}: {section}.{old} is the old name of {section}.{new}; give only {new}")
+        part = dict(part)
+        value = part.pop(old)
+        if unit and isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            value = f"{value}{unit}"
+        part[new] = value
+        out[section] = part
+        warnings.warn(f"{source}: {section}.{old} is deprecated; write {section}.{new}: {value}",
+                      ConfigDeprecationWarning, stacklevel=3)
+    return out
+
+
 def parse_pipeline(data: Any, source: str = "<pipeline>") -> PipelineConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
+    data = upgrade_keys(data, source)
     try:
         data = substitute_env(data)
     except ConfigError as e:
@@ -717,6 +768,8 @@ def merge_pipelines(base: dict, override: dict) -> dict:
 def _with_base(data: Any, p: Path, seen: tuple[Path, ...] = ()) -> Any:
     """Resolve `extends: FILE` (relative to the file that says it): the base pipeline, with this file's keys over
     it, so that a pipeline says only what it changes."""
+    if isinstance(data, dict):
+        data = upgrade_keys(data, str(p))
     if not isinstance(data, dict) or "extends" not in data:
         return data
     data = dict(data)

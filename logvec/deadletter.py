@@ -6,6 +6,7 @@ import json
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,20 @@ class DeadLetter:
     reason: str
     raw: str
     raw_bytes: bytes | None = None  # the original bytes, when they could not be decoded as text
+
+
+@runtime_checkable
+class DeadLetterSink(Protocol):
+    """Where dead letters go (a JSON-lines file, a Kafka topic). `write` returns once they are safe, so the
+    batch that produced them may be committed."""
+
+    count: int  # letters written by this process
+
+    def write(self, letters: list[DeadLetter]) -> None: ...
+
+    def read(self) -> list[DeadLetter]: ...
+
+    def close(self) -> None: ...
 
 
 class DeadLetterFile:

@@ -109,7 +109,7 @@ def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def _lines(paths: list[str], config: PipelineConfig):
-    return iter_file_batches(paths, config.run.batch_size, config.parse.max_line_bytes)
+    return iter_file_batches(paths, config.run.batch_size, config.parse.max_line_size)
 
 
 def evaluate(config: PipelineConfig, train: list[str], test: list[str], labels_path: str | Path,
@@ -210,7 +210,8 @@ def write_report(result: EvalResult, out: str | Path, top: int = 10) -> None:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     s = result.scored
-    assert s is not None
+    if s is None:
+        raise ValueError("a report needs the scored items: pass a result from evaluate(), not one read back")
     unit = "line" if result.level == "line" else "key"
     with open(out / "scores.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)

@@ -1,6 +1,6 @@
 """Worker health for Kubernetes probes, served beside /metrics.
 
-`/healthz` (liveness) answers 503 when the worker loop has not moved for `run.stall_timeout_s`: the metrics
+`/healthz` (liveness) answers 503 when the worker loop has not moved for `run.stall_timeout`: the metrics
 thread keeps answering even when the loop hangs (a stuck store call, a deadlock), so probing /metrics would
 never restart such a worker. An idle Kafka worker still moves: every poll, empty or not, is a beat.
 `/readyz` answers 200 once the model is loaded or fitted and batches flow.

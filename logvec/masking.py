@@ -16,6 +16,7 @@ front of the masks (below) turns away the positions no mask can start at before 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from operator import itemgetter
 
 from logvec.config import MaskingConfig
@@ -69,7 +70,7 @@ class Masker:
         self._tokens: dict[str, str] = {}  # tokens whose masked shape kept a digit -> masked
 
     def _builtin_repl(self, m: re.Match[str]) -> str:
-        return self._names[m.lastgroup]  # type: ignore[index]
+        return self._names[m.lastgroup or ""]
 
     def mask_one(self, message: str) -> str:
         """One message, every mask over the whole text: the reference the batch path must equal."""
@@ -94,17 +95,18 @@ class Masker:
         """`text`: the batch's messages joined by newlines. Each line end becomes a " \n " token of its own,
         so the whole batch is one split and one join."""
         shapes = text.translate(_SHAPE).replace("\n", " \n ").split(" ")
-        masked = self._lookup(self._shapes, shapes, keep_digits=False)
+        masked: Sequence[str | None] = self._lookup(self._shapes, shapes, keep_digits=False)
         if None in masked:  # rare: a token a mask left a digit in
             tokens = text.replace("\n", " \n ").split(" ")
             at = [i for i, m in enumerate(masked) if m is None]
             exact = self._lookup(self._tokens, [tokens[i] for i in at], keep_digits=True)
-            masked = list(masked)
+            fixed = list(masked)
             for i, m in zip(at, exact):
-                masked[i] = m
-        return " ".join(masked).split(" \n ")  # type: ignore[arg-type]
+                fixed[i] = m
+            masked = fixed
+        return " ".join(masked).split(" \n ")  # type: ignore[arg-type]  # no None is left
 
-    def _lookup(self, cache: dict, tokens: list[str], keep_digits: bool) -> tuple:
+    def _lookup(self, cache: dict, tokens: list[str], keep_digits: bool) -> tuple[str | None, ...]:
         """The masked form of each token from `cache`, masking the ones it lacks with one regex run over them
         all. Unless `keep_digits`, a result that kept a digit is remembered as None."""
         unseen = set(tokens).difference(cache)

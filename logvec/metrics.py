@@ -22,6 +22,8 @@ STORE_WRITE_SECONDS = Histogram("logvec_store_write_seconds", "Store write laten
                                 buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 CONSUMER_LAG = Gauge("logvec_consumer_lag_messages", "Kafka: highwater minus position, per partition.",
                      ["topic", "partition"])
+ASSIGNED_PARTITIONS = Gauge("logvec_consumer_assigned_partitions",
+                            "Kafka: partitions this worker owns now (0 while a rebalance is under way).")
 COMMITS = Counter("logvec_commits_total", "Kafka offset commits after a stored batch.")
 COMMIT_FAILURES = Counter("logvec_commit_failures_total", "Kafka commits that failed (batch will be re-read).")
 REBALANCES = Counter("logvec_rebalances_total", "Kafka consumer-group rebalances seen, by event.", ["event"])

@@ -19,6 +19,7 @@ from logvec.atomic import replaced
 from logvec.config import PipelineConfig
 from logvec.detect import Detections, Detector, Sample, make_detector
 from logvec.detect.rate import RateModel, make_rate_model
+from logvec.errors import NotFittedError
 from logvec.masking import Masker
 from logvec.parse import Parser
 from logvec.records import RawBatch, RecordBatch
@@ -87,7 +88,8 @@ class Model:
                       level="line", template_ids=records.template_ids, levels=records.levels)
 
     def session_sample(self, keys: list[str], sequences: list[np.ndarray]) -> Sample:
-        assert self.session_featurizer is not None
+        if self.session_featurizer is None:
+            raise NotFittedError("this model was fitted without a `session:` section; it scores lines only")
         return self.session_featurizer.sample(keys, sequences, self.miner.template)
 
     @property

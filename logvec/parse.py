@@ -192,7 +192,7 @@ class Parser:
                 table[todo, 0] = [lines[i] for i in todo.tolist()]
                 extra[todo] = "unparsed"
         messages = table[:, 0]
-        messages[np.equal(messages, None)] = ""  # an optional message group that did not take part
+        messages[np.equal(messages, np.array(None))] = ""  # an optional message group that did not take part
         return (messages.tolist(), table[:, 1].tolist(), table[:, 2].tolist(), table[:, 3].tolist(),
                 extra.tolist(), refused)
 

@@ -12,8 +12,10 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from logvec.config import PipelineConfig
-from logvec.deadletter import DeadLetterFile
+from logvec.config import KafkaSourceConfig, PipelineConfig
+from logvec.deadletter import DeadLetterFile, DeadLetterSink
+from logvec.detect.rate import RateTracker
+from logvec.errors import NotFittedError
 from logvec.filelock import FileLock
 from logvec.health import WORKER, Health
 from logvec.masking import Masker
@@ -28,7 +30,7 @@ from logvec.model import Model, session_keys
 from logvec.parse import Parser
 from logvec.records import RawBatch, RecordBatch
 from logvec.sessions import ClosedSession, SessionTracker
-from logvec.store import open_store
+from logvec.store import Store, open_store
 from logvec.store.base import SessionRow
 from logvec.vectorize import Vectors
 
@@ -107,13 +109,14 @@ class Runner:
         self.model: Model | None = (
             Model.load(self.model_dir, config) if load_model and Model.exists(self.model_dir) else None
         )
-        self._store = None
+        self._store: Store | None = None
         self.summary = RunSummary()
         self.sessions = SessionTracker(config.session) if config.session is not None else None
-        self._rates = None  # the stream's rate windows, once there is a model
+        self._rates: RateTracker | None = None  # the stream's rate windows, once there is a model
+        self._first_data: float | None = None  # when the run's first line arrived
 
     @property
-    def store(self):
+    def store(self) -> Store:
         if self._store is None:
             self._store = open_store(self.config.store, self.data_dir)
         return self._store
@@ -136,13 +139,14 @@ class Runner:
 
     def prepare(self, raw: RawBatch) -> tuple[RecordBatch, Vectors]:
         """Parse, mask, template, vectorize and score one batch (no writes but dead letters)."""
-        assert self.model is not None
+        if self.model is None:
+            raise NotFittedError("no model yet: fit one (logvec fit) or let run fit on its warm-up lines")
         records, vectors, dead = prepare_batch(raw, self.parser, self.masker, self.model, self._timed)
         self._dead(raw.dead + dead)
         return records, vectors
 
     @property
-    def rates(self):
+    def rates(self) -> RateTracker | None:
         if self._rates is None and self.model is not None:
             self._rates = self.model.rate_tracker()
         return self._rates
@@ -150,8 +154,10 @@ class Runner:
     def process(self, raw: RawBatch) -> RecordBatch:
         """Prepare, store and alert one batch; when this returns, the batch is durable and may be committed."""
         records, vectors = self.prepare(raw)
-        tracker = self.rates
-        rates = self._timed("rate", tracker.apply, records, self.model.line_threshold) if tracker is not None else None
+        tracker, model = self.rates, self.model
+        rates = None
+        if tracker is not None and model is not None:
+            rates = self._timed("rate", tracker.apply, records, model.line_threshold)
         t = time.perf_counter()
         refused = self._timed("store", self.store.upsert, records, vectors)
         STORE_WRITE_SECONDS.observe(time.perf_counter() - t)
@@ -258,7 +264,7 @@ class Runner:
         """Process every batch; `commit(batch)` is called once a batch is stored (Kafka offsets)."""
         start = time.perf_counter()
         s = self.summary
-        self._first_data: float | None = None
+        self._first_data = None
         last_save = time.monotonic()
         stopped = False
         try:
@@ -381,13 +387,13 @@ def prepare_batch(raw: RawBatch, parser: Parser, masker: Masker, model: Model,
 
 
 def _dead_letter_topic(config: PipelineConfig) -> str | None:
-    return config.source.dead_letter_topic if config.source.type == "kafka" else None
+    return config.source.dead_letter_topic if isinstance(config.source, KafkaSourceConfig) else None
 
 
-def open_dead_letters(config: PipelineConfig, data_dir: Path):
+def open_dead_letters(config: PipelineConfig, data_dir: Path) -> DeadLetterSink:
     """The Kafka dead-letter topic when the source names one, else DATA_DIR/dead-letters.jsonl."""
     topic = _dead_letter_topic(config)
-    if topic:
+    if topic and isinstance(config.source, KafkaSourceConfig):
         from logvec.sinks.kafka import KafkaDeadLetters
 
         return KafkaDeadLetters(config.source, topic)

@@ -12,7 +12,7 @@ from typing import Any, Literal, Union
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from logvec.config import PipelineConfig
+from logvec.config import PipelineConfig, Unit
 
 HEADER = """# Pipeline reference
 
@@ -20,7 +20,8 @@ Generated from the schema in `logvec/config.py` by `logvec reference`; do not ed
 two). Concepts and examples: [pipelines](../pipelines.md), [detection](../detection.md). Any string may use
 `${VAR}` or `${VAR:-default}`; an unknown key is an error that names it. `extends: FILE` (a path relative to
 the file) starts from another pipeline: mappings merge key by key, and a mapping of another `type` replaces
-the base's whole.
+the base's whole. A *duration* is written with its unit (`500ms`, `30s`, `5m`, `1h`; a bare number is
+seconds), a *size* too (`512`, `64KiB`, `256MiB`; a bare number is bytes); see [units](../pipelines.md#units).
 """
 
 
@@ -36,11 +37,15 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
     return []
 
 
+def _unit(metadata: Any) -> str | None:
+    return next((m.name for m in metadata if isinstance(m, Unit)), None)
+
+
 def _type(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _type(args[0])
+        return _unit(args[1:]) or _type(args[0])
     if origin is Literal:
         return " \\| ".join(f"`{a}`" for a in args)
     if origin in (Union, types.UnionType):
@@ -78,14 +83,27 @@ def _default(field) -> str:
     return f"`{field.default}`"
 
 
+def _amount(value: Any, unit: str | None) -> str:
+    """A bound as a user writes it: `1s` for a duration, `1MiB` for a size."""
+    if unit == "duration":
+        return f"{value:g}s"
+    if unit == "size":
+        for suffix, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+            if value >= scale and value % scale == 0:
+                return f"{value // scale}{suffix}"
+        return f"{value}B"
+    return str(value)
+
+
 def _bounds(field) -> str:
     words = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+    unit = _unit(field.metadata)
     out = []
     for m in field.metadata:
         for attr, sign in words.items():
             value = getattr(m, attr, None)
             if value is not None:
-                out.append(f"{sign} {value}")
+                out.append(f"{sign} {_amount(value, unit)}")
         if getattr(m, "pattern", None):
             out.append(f"matches `{m.pattern}`")
         if getattr(m, "min_length", None):
@@ -108,7 +126,8 @@ def _section(path: str, model: type[BaseModel], seen: set, out: list[str]) -> No
         desc = " ".join((field.description or "").split())
         if name == "type" and not desc and _tag(model):
             desc = "selects this kind"
-        out.append(f"| `{name}` | {_type(field.annotation)} | {_default(field)} | {_bounds(field)} | {desc} |")
+        kind = _unit(field.metadata) or _type(field.annotation)
+        out.append(f"| `{name}` | {kind} | {_default(field)} | {_bounds(field)} | {desc} |")
         nested += [(f"{path}.{name}", m) for m in _models(field.annotation)]
     out.append("")
     for sub_path, sub in nested:

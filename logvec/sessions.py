@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from logvec.config import SessionConfig, parse_duration
+from logvec.config import SessionConfig
 from logvec.detect.base import Sample
 from logvec.vectorize.base import Vectors, l2_normalize
 
@@ -25,7 +25,7 @@ class SessionKeys:
 
     def __init__(self, config: SessionConfig) -> None:
         self.regex = re.compile(config.key) if config.key else None
-        self.window = parse_duration(config.window) if config.window else None
+        self.window = config.window  # seconds
 
     def from_lines(self, lines: list[str]) -> list[str]:
         rx = self.regex
@@ -114,8 +114,8 @@ class SessionTracker:
     is `timeout` past its window's end. `close_all` at the end of the input."""
 
     def __init__(self, config: SessionConfig) -> None:
-        self.timeout = parse_duration(config.timeout)
-        self.window = parse_duration(config.window) if config.window else None
+        self.timeout = config.timeout  # seconds
+        self.window = config.window
         self._open: dict[str, tuple[list[str], list[np.ndarray], float, float, float]] = {}
 
     def __len__(self) -> int:

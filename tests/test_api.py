@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 from logvec.api import create_app
 from logvec.config import load_pipeline
 
-from .conftest import PIPELINES, logvec_cli
+from tests.support import PIPELINES, logvec_cli
 
 
 @pytest.fixture(scope="module")

@@ -4,14 +4,15 @@ import gzip
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import PIPELINES, logvec_cli
-from .servers import free_port
+from tests.support import PIPELINES, logvec_cli
+from logvec.testing import wait_until
+from logvec.testing.servers import free_port
+from logvec.testing.store import stored_ids
 
 DEFAULT = PIPELINES / "default.yaml"
 
@@ -119,20 +120,20 @@ def test_stdin_and_gzip_inputs(tmp_path, hdfs_log):
 
 def test_follow_reads_a_growing_file(tmp_path, hdfs_log):
     lines = hdfs_log.read_text().splitlines()[:600]
-    log = tmp_path / "grow.log"
+    log, data = tmp_path / "grow.log", tmp_path / "d"
     log.write_text("\n".join(lines[:200]) + "\n")
-
-    def append_later():
-        time.sleep(1.0)
+    exe = Path(sys.executable).parent / "logvec"
+    proc = subprocess.Popen([exe, "run", "-p", DEFAULT, "-i", log, "-d", data, "--follow", "--exit-when-idle", "3",
+                             "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: len(stored_ids(data)) == 200, every=0.05)  # it has read to the end and is following
         with log.open("a") as f:
             f.write("\n".join(lines[200:]) + "\n")
-
-    t = threading.Thread(target=append_later)
-    t.start()
-    proc = logvec_cli("run", "-p", DEFAULT, "-i", log, "-d", tmp_path / "d", "--follow", "--exit-when-idle", "3",
-                      "--format", "json")
-    t.join()
-    assert json.loads(proc.stdout)["records"] == 600
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out)["records"] == 600 and len(stored_ids(data)) == 600
 
 
 def test_sigterm_finishes_cleanly(tmp_path, hdfs_log):
@@ -141,14 +142,15 @@ def test_sigterm_finishes_cleanly(tmp_path, hdfs_log):
     exe = Path(sys.executable).parent / "logvec"
     proc = subprocess.Popen([exe, "run", "-p", DEFAULT, "-i", log, "-d", tmp_path / "d", "--follow",
                              "--format", "json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.time() + 60
-    while not (tmp_path / "d" / "model" / "model.pkl").exists() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)
-    proc.terminate()
-    out, err = proc.communicate(timeout=60)
+    n = len(hdfs_log.read_text().splitlines())
+    try:
+        wait_until(lambda: len(stored_ids(tmp_path / "d")) == n, every=0.05)  # all read: it is following the file now
+        proc.terminate()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
     assert proc.returncode == 0, err.decode()
-    assert json.loads(out)["records"] == len(hdfs_log.read_text().splitlines())
+    assert json.loads(out)["records"] == n
 
 
 def test_sigterm_while_waiting_for_sibling_workers_exits_at_once(tmp_path, hdfs_log):
@@ -183,6 +185,11 @@ def test_validate(tmp_path):
     proc = logvec_cli("validate", bad, check=False)
     assert proc.returncode == 2
     assert b"vectorizer.max_featres: unknown key" in proc.stderr
+    old = tmp_path / "old.yaml"
+    old.write_text("extends: " + str(DEFAULT) + "\nparse:\n  max_line_bytes: 1000\n")
+    proc = logvec_cli("validate", old)
+    assert proc.stderr.decode().splitlines() == [
+        f"warning: {old}: parse.max_line_bytes is deprecated; write parse.max_line_size: 1000"]
 
 
 def test_fit_then_run_uses_the_fitted_model(tmp_path, hdfs_log):

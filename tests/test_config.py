@@ -1,15 +1,25 @@
+import warnings
 from pathlib import Path
 
 import pytest
 
-from logvec.config import ConfigError, PipelineConfig, load_pipeline, parse_pipeline, substitute_env
+from logvec.config import (
+    ConfigDeprecationWarning,
+    ConfigError,
+    PipelineConfig,
+    load_pipeline,
+    parse_pipeline,
+    substitute_env,
+)
 
-from .conftest import PIPELINES
+from tests.support import PIPELINES
 
 
 @pytest.mark.parametrize("path", sorted(PIPELINES.glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_pipelines_validate(path: Path):
-    config = load_pipeline(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConfigDeprecationWarning)  # the shipped files use today's key names
+        config = load_pipeline(path)
     assert isinstance(config, PipelineConfig)
 
 
@@ -113,3 +123,55 @@ def test_the_shipped_pipelines_differ_from_the_default_only_where_they_say():
                           "word2vec": {"vectorizer"}, "sentence": {"vectorizer"}, "opensearch": {"store"}}.items():
         c = load_pipeline(PIPELINES / f"{name}.yaml").model_dump(exclude={"name", "description"})
         assert {k for k in default if c[k] != default[k]} == changed, name
+
+
+KAFKA = "source:\n  type: kafka\n  topics: [logs]\n"
+
+
+def test_durations_and_sizes_carry_their_unit_in_the_value(tmp_path):
+    config = load_pipeline(write(tmp_path, KAFKA + "  session_timeout: 1500ms\n  poll_timeout: 2\n"
+                                 "  fetch_min_size: 1MiB\nparse:\n  max_line_size: 2KB\n"
+                                 "session:\n  key: 'x'\n  timeout: 1h\nrun:\n  stall_timeout: 90s\n"))
+    assert config.source.session_timeout == 1.5 and config.source.poll_timeout == 2.0  # a bare number: seconds
+    assert config.source.fetch_min_size == 1 << 20 and config.parse.max_line_size == 2000
+    assert config.session.timeout == 3600.0 and config.run.stall_timeout == 90.0
+
+
+@pytest.mark.parametrize("text,message", [
+    (KAFKA + "  session_timeout: 10 parsecs\n", r"source\.session_timeout: .*not a duration: '10 parsecs'"),
+    ("parse:\n  max_line_size: 64 lines\n", r"parse\.max_line_size: .*"),
+    ("parse:\n  max_line_size: 100B\n", r"parse\.max_line_size: .*greater than or equal to 256"),
+], ids=["duration", "size", "size below its bound"])
+def test_a_bad_quantity_names_its_key(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(write(tmp_path, text))
+
+
+def test_old_unit_keys_are_read_with_a_warning_saying_what_to_write(tmp_path):
+    old = write(tmp_path, KAFKA + "  session_timeout_ms: 6000\n  max_poll_interval_ms: 20000\n"
+                "  fetch_min_bytes: 1024\nparse:\n  max_line_bytes: 1000\n"
+                "vectorizer:\n  type: sentence\n  cache_mb: 2\nrun:\n  stall_timeout_s: 30\n")
+    with pytest.warns(ConfigDeprecationWarning) as caught:
+        config = load_pipeline(old)
+    said = [str(w.message) for w in caught]
+    assert f"{old}: source.session_timeout_ms is deprecated; write source.session_timeout: 6000ms" in said
+    assert f"{old}: vectorizer.cache_mb is deprecated; write vectorizer.cache_memory: 2MiB" in said
+    assert len(said) == 6
+    assert (config.source.session_timeout, config.source.max_poll_interval, config.source.fetch_min_size) == (
+        6.0, 20.0, 1024)
+    assert (config.parse.max_line_size, config.vectorizer.cache_memory, config.run.stall_timeout) == (
+        1000, 2 << 20, 30.0)
+
+
+def test_an_old_key_beside_its_new_name_is_an_error(tmp_path):
+    p = write(tmp_path, "run:\n  stall_timeout_s: 30\n  stall_timeout: 1m\n")
+    with pytest.raises(ConfigError, match="run.stall_timeout_s is the old name of run.stall_timeout"):
+        load_pipeline(p)
+
+
+def test_a_pipeline_extending_a_new_style_base_may_use_an_old_key(tmp_path):
+    """The base's new key and the extension's old one are one setting: the extension's value wins."""
+    (tmp_path / "base.yaml").write_text("parse:\n  max_line_size: 64KiB\n")
+    p = write(tmp_path, "extends: base.yaml\nparse:\n  max_line_bytes: 1000\n")
+    with pytest.warns(ConfigDeprecationWarning):
+        assert load_pipeline(p).parse.max_line_size == 1000

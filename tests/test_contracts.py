@@ -107,3 +107,24 @@ def test_detector_contract(kind, level, samples):
     assert kinds <= set(ANOMALY_KINDS), kinds
     again = pickle.loads(pickle.dumps(det))
     assert np.array_equal(again.detect(test).scores, d.scores)
+
+
+def test_the_embedded_backends_are_what_the_protocols_say(tmp_path):
+    """The pipeline sees a Store, a Source and a DeadLetterSink, whatever their kind. mypy checks every backend
+    against these protocols where a factory returns it; this checks the embedded ones at run time too."""
+    from logvec.deadletter import DeadLetterSink
+    from logvec.pipeline import open_dead_letters
+    from logvec.sources import Source, open_source
+    from logvec.store import Store, StoreReader, open_store
+
+    config = parse_pipeline({})
+    store = open_store(config.store, tmp_path)
+    try:
+        assert isinstance(store, Store) and isinstance(store, StoreReader)
+    finally:
+        store.close()
+    (tmp_path / "a.log").write_text("one line\n")
+    source = open_source(config, [str(tmp_path / "a.log")])
+    assert isinstance(source, Source) and sum(len(b) for b in source) == 1
+    assert isinstance(open_dead_letters(config, tmp_path), DeadLetterSink)
+    assert not isinstance(object(), Store) and not isinstance(object(), Source)

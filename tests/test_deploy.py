@@ -12,7 +12,7 @@ import yaml
 from logvec import metrics
 from logvec.config import load_pipeline
 
-from .conftest import PIPELINES, ROOT
+from tests.support import PIPELINES, ROOT
 
 
 def test_compose_file_follows_the_compose_spec():

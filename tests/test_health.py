@@ -10,7 +10,7 @@ from logvec.health import Health, serve
 from logvec.pipeline import Runner
 from logvec.records import RawBatch
 
-from .conftest import PIPELINES
+from tests.support import PIPELINES
 
 
 class Clock:

@@ -5,7 +5,7 @@ import pytest
 from logvec.config import CustomMask, MaskingConfig
 from logvec.masking import BUILTIN_PATTERNS, Masker
 
-from .conftest import LOGHUB_SYSTEMS
+from tests.support import LOGHUB_SYSTEMS
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -13,7 +13,7 @@ from logvec.parse import Parser
 from logvec.records import RawBatch
 from logvec.sources.files import iter_file_batches
 
-from .conftest import PIPELINES
+from tests.support import PIPELINES
 
 
 def parse(config: ParseConfig, lines: list[str]):
@@ -183,7 +183,7 @@ def test_kafka_messages_become_lines_or_dead_letters_with_offsets_past_both():
     reasons = {d.origin: d.reason for d in batch.dead}
     assert sorted(reasons) == ["logs/1/41", "logs/1/42", "logs/1/43", "logs/1/44", "logs/1/45"]
     assert reasons["logs/1/41"].startswith("not UTF-8")
-    assert "exceeds parse.max_line_bytes (64)" in reasons["logs/1/43"]
+    assert "exceeds parse.max_line_size (64)" in reasons["logs/1/43"]
     assert reasons["logs/1/42"] == reasons["logs/1/44"] == reasons["logs/1/45"] == "empty message value"
     assert batch.offsets == {clean: 12, mixed: 47}
     assert not batch.screened  # the one-by-one path does not look for control characters: the parser does

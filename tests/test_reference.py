@@ -6,7 +6,7 @@ from pathlib import Path
 from logvec.config import PipelineConfig
 from logvec.reference import _models, pipeline_reference
 
-from .conftest import logvec_cli
+from tests.support import logvec_cli
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "reference" / "pipeline.md"
 

@@ -9,7 +9,7 @@ from logvec.config import TemplatesConfig
 from logvec.masking import Masker
 from logvec.templates import TemplateMiner, grouping_accuracy
 
-from .conftest import LOGHUB_SYSTEMS
+from tests.support import LOGHUB_SYSTEMS
 
 # Measured with the default configuration (benchmarks/bench_grouping.py): mean 0.816. The floor is the
 # issue's goal; Drain3 with its own defaults scores about 0.75 on the same data.

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from logvec.config import (
+    DetectorConfig,
+    EnsembleDetectorConfig,
+    MemberConfig,
+    NoDetectorConfig,
+    NoveltyDetectorConfig,
+)
 from logvec.detect.base import Detections, Detector, Explanation, Sample
 from logvec.detect.ensemble import EnsembleDetector
 from logvec.detect.novelty import NoveltyDetector
@@ -14,13 +21,17 @@ _OUTLIERS = {"knn": KnnDetector, "lof": LofDetector, "isolation_forest": Isolati
              "pca": PcaDetector}
 
 
-def make_detector(config) -> Detector | None:
-    """The detector a DetectorConfig describes; None for `type: none`."""
-    if config.type == "none":
+def make_detector(config: DetectorConfig) -> Detector | None:
+    """The detector a `detector:` section describes; None for `type: none`."""
+    if isinstance(config, NoDetectorConfig):
         return None
-    if config.type == "ensemble":
-        return EnsembleDetector([make_detector(m) for m in config.members], config.combine, config.threshold)
+    if isinstance(config, EnsembleDetectorConfig):
+        return EnsembleDetector([_member(m) for m in config.members], config.combine, config.threshold)
+    return _member(config)
+
+
+def _member(config: MemberConfig) -> Detector:
     params = config.model_dump(exclude={"type", "threshold", "severity"})
-    if config.type == "novelty":
+    if isinstance(config, NoveltyDetectorConfig):
         return NoveltyDetector(severity=config.severity, threshold=config.threshold, **params)
     return _OUTLIERS[config.type](threshold=config.threshold, **params)

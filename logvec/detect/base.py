@@ -41,7 +41,9 @@ class Sample:
     def sequences(self) -> list[np.ndarray]:
         if self._sequences is None:
             ids = self.template_ids
-            self._sequences = [ids[i:i + 1] for i in range(len(ids))]  # type: ignore[index]
+            if ids is None:  # the setter keeps one of the two
+                raise ValueError("a Batch holds neither sequences nor template ids")
+            self._sequences = [ids[i:i + 1] for i in range(len(ids))]
         return self._sequences
 
     @sequences.setter

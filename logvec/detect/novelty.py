@@ -200,7 +200,7 @@ class NoveltyDetector(Detector):
         # (sessions × T × T) arrays: a chunk of sessions at a time keeps them to a few MB
         for start in range(0, len(sample), ORDER_CHUNK):
             part = sample.take(np.arange(start, min(start + ORDER_CHUNK, len(sample))))
-            violations, missing, implied = self._order_events(part)  # type: ignore[misc]
+            violations, missing, implied = self._order_events(part)
             v = np.where(violations, self.order_surprise_[None], 0.0).max(axis=(1, 2))
             m = np.where(missing, self.missing_surprise_[None], 0.0).max(axis=1)
             i = np.where(implied, self.implied_surprise_[None], 0.0).max(axis=(1, 2))

@@ -64,7 +64,7 @@ class RateEvent:
 class RateModel:
     """Each baseline (service, template)'s rate per window, and the counts that would be a storm or a drop."""
 
-    def __init__(self, window: str = "1m", p_value: float = 1e-6, min_count: int = 10, min_ratio: float = 5.0,
+    def __init__(self, window: float | str = "1m", p_value: float = 1e-6, min_count: int = 10, min_ratio: float = 5.0,
                  drops: bool = True) -> None:
         self.window = window
         self.p_value = p_value

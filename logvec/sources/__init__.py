@@ -4,19 +4,33 @@ stdin, and Kafka (`logvec.sources.kafka`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from logvec.config import FileSourceConfig, PipelineConfig
 from logvec.records import RawBatch
 from logvec.sources.files import iter_file_batches, iter_stream_batches
 
-__all__ = ["open_source", "iter_file_batches", "iter_stream_batches", "Source", "KafkaUnavailableError"]
+__all__ = ["open_source", "iter_file_batches", "iter_stream_batches", "Source", "IteratorSource",
+           "KafkaUnavailableError"]
 
 
 class KafkaUnavailableError(RuntimeError):
     """No broker answered while a Kafka client started (kafka-python retried for its bootstrap timeout)."""
 
 
-class Source:
+@runtime_checkable
+class Source(Protocol):
+    """Where raw lines come from. Iterating yields batches; `commit(batch)` is called once a batch is stored,
+    so a source that can replay (Kafka) resumes after the last stored batch and never skips one."""
+
+    def __iter__(self) -> Iterator[RawBatch]: ...
+
+    def commit(self, batch: RawBatch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class IteratorSource:
     """Batches from an iterator; files and stdin have nothing to commit."""
 
     def __init__(self, batches: Iterator[RawBatch]) -> None:
@@ -37,20 +51,21 @@ def open_source(
     inputs: list[str] | None = None,
     follow: bool | None = None,
     idle_exit: float | None = None,
-):
+) -> Source:
     """The CLI's `--input` (`-` is stdin) when given, else the pipeline's `source`."""
     import sys
 
     if not inputs and config.source.type == "kafka":
         from logvec.sources.kafka import KafkaSource
 
-        return KafkaSource(config.source, config.parse.max_line_bytes, idle_exit=idle_exit)
-    return Source(_batches(config, inputs, follow, idle_exit, sys.stdin.buffer))
+        return KafkaSource(config.source, config.parse.max_line_size, idle_exit=idle_exit)
+    return IteratorSource(_batches(config, inputs, follow, idle_exit, sys.stdin.buffer))
 
 
-def _batches(config, inputs, follow, idle_exit, stdin) -> Iterator[RawBatch]:
+def _batches(config: PipelineConfig, inputs: list[str] | None, follow: bool | None, idle_exit: float | None,
+             stdin: BinaryIO) -> Iterator[RawBatch]:
     batch_size = config.run.batch_size
-    max_bytes = config.parse.max_line_bytes
+    max_bytes = config.parse.max_line_size
     src = config.source
     if inputs:
         if inputs == ["-"]:
@@ -58,6 +73,8 @@ def _batches(config, inputs, follow, idle_exit, stdin) -> Iterator[RawBatch]:
         src = FileSourceConfig(paths=list(inputs), follow=bool(follow) if follow is not None else False)
     if src.type == "stdin":
         return iter_stream_batches(stdin, "stdin", batch_size, max_bytes)
+    if not isinstance(src, FileSourceConfig):
+        raise ValueError(f"a {src.type} source is read by its own client, not as files")
     if not src.paths:
         raise ValueError("no input: give --input PATH (or - for stdin) or set source.paths in the pipeline")
     do_follow = src.follow if follow is None else follow

@@ -1,7 +1,7 @@
 """Read log files (several paths, globs, gzip) and streams in batches of decoded lines.
 
 Bytes are decoded here, once: invalid UTF-8 is replaced and flagged `decode_error`; a line longer than
-`max_line_bytes` is cut there and flagged `truncated` (the rest of it is skipped, not read into memory).
+`parse.max_line_size` is cut there and flagged `truncated` (the rest of it is skipped, not read into memory).
 """
 
 from __future__ import annotations

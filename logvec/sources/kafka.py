@@ -2,7 +2,7 @@
 offsets only when the runner says the batch is stored (at-least-once; record ids `topic/partition/offset`
 make a replay overwrite, so the store sees each message once).
 
-Messages that cannot become a line — not UTF-8, larger than `parse.max_line_bytes`, empty — are dead
+Messages that cannot become a line — not UTF-8, larger than `parse.max_line_size`, empty — are dead
 letters with their reason, before parsing. Polls that bring nothing yield an empty batch, so the runner can
 act on idleness (fit on what it has, stop when idle, stop on SIGTERM).
 """
@@ -13,14 +13,21 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kafka import ConsumerRebalanceListener
 from kafka.structs import MemberState
 
 from logvec.config import KafkaSourceConfig
 from logvec.deadletter import DeadLetter
-from logvec.metrics import COMMIT_FAILURES, COMMITS, CONSUMER_LAG, REBALANCES, RECORDS_CONSUMED
+from logvec.metrics import (
+    ASSIGNED_PARTITIONS,
+    COMMIT_FAILURES,
+    COMMITS,
+    CONSUMER_LAG,
+    REBALANCES,
+    RECORDS_CONSUMED,
+)
 from logvec.parse import has_control_bytes
 from logvec.records import RawBatch
 from logvec.sources import KafkaUnavailableError
@@ -38,6 +45,11 @@ def connect(make: Callable[[], T], what: str, servers: list[str]) -> T:
         return make()
     except (KafkaConnectionError, KafkaTimeoutError) as e:
         raise KafkaUnavailableError(f"Kafka {what}: no broker answered at {', '.join(servers)} ({e})") from e
+
+
+def _ms(seconds: float) -> int:
+    """kafka-python takes durations in whole milliseconds."""
+    return max(1, round(seconds * 1000))
 
 
 def client_settings(config: KafkaSourceConfig, servers: list[str] | None = None) -> dict:
@@ -119,7 +131,7 @@ class KafkaSource:
         self.config = config
         self.max_line_bytes = max_line_bytes
         self.idle_exit = idle_exit
-        self.consumer = None
+        self.consumer: Any = None  # a KafkaConsumer once opened (kafka-python has no types)
         self._closed = False
 
     # ------------------------------------------------------------ group membership
@@ -130,9 +142,9 @@ class KafkaSource:
         self.consumer = connect(lambda: KafkaConsumer(
             group_id=c.group_id, group_instance_id=c.group_instance_id, enable_auto_commit=False,
             auto_offset_reset=c.auto_offset_reset,
-            max_poll_records=c.max_poll_records, session_timeout_ms=c.session_timeout_ms,
-            fetch_min_bytes=c.fetch_min_bytes, fetch_max_wait_ms=c.fetch_max_wait_ms,
-            heartbeat_interval_ms=max(c.session_timeout_ms // 3, 500), max_poll_interval_ms=c.max_poll_interval_ms,
+            max_poll_records=c.max_poll_records, session_timeout_ms=_ms(c.session_timeout),
+            fetch_min_bytes=int(c.fetch_min_size), fetch_max_wait_ms=_ms(c.fetch_max_wait),
+            heartbeat_interval_ms=max(_ms(c.session_timeout) // 3, 500), max_poll_interval_ms=_ms(c.max_poll_interval),
             **client_settings(c)), "consumer", c.servers)
         keep_finished_joins(self.consumer)
         listener = _Listener()
@@ -194,7 +206,7 @@ class KafkaSource:
         if value is None or not value.strip():
             return "", "empty message value"
         if len(value) > self.max_line_bytes:
-            return "", f"message of {len(value)} bytes exceeds parse.max_line_bytes ({self.max_line_bytes})"
+            return "", f"message of {len(value)} bytes exceeds parse.max_line_size ({self.max_line_bytes})"
         try:
             return value.decode("utf-8").rstrip("\r\n"), None
         except UnicodeDecodeError as e:
@@ -212,7 +224,7 @@ class KafkaSource:
         consumer = self.consumer or self._open()
         # a group still forming or rebalancing, or a partition not yet read to its end, is not an idle topic;
         # how long that may last is bounded by the session and rebalance timeouts
-        settle_s = (self.config.session_timeout_ms + self.config.max_poll_interval_ms) / 1000.0
+        settle_s = self.config.session_timeout + self.config.max_poll_interval
         idle = IdleTimer(self.idle_exit, settle_s, time.monotonic()) if self.idle_exit is not None else None
         quiet = False
         while not self._closed:
@@ -229,8 +241,8 @@ class KafkaSource:
 
     def _poll(self, consumer, quiet: bool) -> dict:
         """One poll. While data flows, or the group is (re)forming, it waits inside the poll up to
-        `poll_timeout_ms`. Once a poll came back empty in a stable group, it only takes what has arrived and
-        sleeps `idle_poll_interval_ms` between looks: kafka-python sends the next fetch as soon as one is
+        `poll_timeout`. Once a poll came back empty in a stable group, it only takes what has arrived and
+        sleeps `idle_poll_interval` between looks: kafka-python sends the next fetch as soon as one is
         answered, and against a broker that answers an empty fetch at once a waiting poll spun a core (an idle
         worker on noida-db used 6.6 s of CPU in 7 s, 1.9 s this way, start-up included).
 
@@ -239,13 +251,13 @@ class KafkaSource:
         the sleep and sent a new JoinGroup: a member that joined an idle group on noida-db set off 13 joins each
         in 25 s.) So a rejoin is looked for before the quick poll, and one that poll set off is awaited at once."""
         if not (quiet and stable(consumer)):
-            return consumer.poll(timeout_ms=self.config.poll_timeout_ms)
+            return consumer.poll(timeout_ms=_ms(self.config.poll_timeout))
         polled = consumer.poll(timeout_ms=0)
         if polled:
             return polled
         if not stable(consumer):  # this poll began a rejoin
-            return consumer.poll(timeout_ms=self.config.poll_timeout_ms)
-        time.sleep(self.config.idle_poll_interval_ms / 1000.0)
+            return consumer.poll(timeout_ms=_ms(self.config.poll_timeout))
+        time.sleep(self.config.idle_poll_interval)
         return polled
 
     def commit(self, batch: RawBatch) -> None:
@@ -276,6 +288,7 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_revoked(self, revoked) -> None:
         REBALANCES.labels("revoked").inc()
+        ASSIGNED_PARTITIONS.set(0)
         for tp in revoked:  # a partition we no longer own has no lag of ours
             try:
                 CONSUMER_LAG.remove(tp.topic, str(tp.partition))
@@ -284,5 +297,6 @@ class _Listener(ConsumerRebalanceListener):
 
     def on_partitions_assigned(self, assigned) -> None:
         REBALANCES.labels("assigned").inc()
+        ASSIGNED_PARTITIONS.set(len(assigned))  # the whole new assignment (kafka-python rebalances eagerly)
         log.info("assigned %s", sorted(f"{tp.topic}/{tp.partition}" for tp in assigned))
 

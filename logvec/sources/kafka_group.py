@@ -51,7 +51,8 @@ def keep_finished_joins(consumer) -> None:
     internals is left alone (a debug line says so)."""
     coordinator = getattr(consumer, "_coordinator", None)
     join = getattr(coordinator, "join_group_async", None)
-    if join is None or not hasattr(coordinator, "_join_task") or not hasattr(coordinator, "need_rejoin"):
+    internals = ("join_group_async", "_join_task", "need_rejoin")
+    if coordinator is None or join is None or not all(hasattr(coordinator, a) for a in internals):
         log.debug("kafka-python has no join task to watch; finished joins are left to the library")
         return
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from logvec.store.base import Hit, SearchFilters, StoreDimensionError
+from logvec.config import LocalStoreConfig, OpenSearchStoreConfig
+from logvec.store.base import Hit, SearchFilters, Store, StoreDimensionError, StoreReader
 from logvec.store.local import LocalStore
 
-__all__ = ["Hit", "LocalStore", "SearchFilters", "StoreDimensionError", "open_store"]
+__all__ = ["Hit", "LocalStore", "SearchFilters", "Store", "StoreDimensionError", "StoreReader", "open_store"]
 
 
-def open_store(config, data_dir: str | Path):  # config: one of the StoreConfig models
+def open_store(config: LocalStoreConfig | OpenSearchStoreConfig, data_dir: str | Path) -> Store:
     """The store a pipeline's `store` section describes: `local` (embedded) or `opensearch`."""
-    if config.type == "opensearch":
+    if isinstance(config, OpenSearchStoreConfig):
         from logvec.store.opensearch import OpenSearchStore
 
         return OpenSearchStore(config)

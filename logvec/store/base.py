@@ -1,10 +1,19 @@
-"""The store contract shared by every backend: `upsert`, `knn`, `count`, `stats`, and one hit shape."""
+"""The store contract shared by every backend (`StoreReader`, `Store`) and the shapes they exchange."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from logvec.deadletter import DeadLetter
+    from logvec.detect.rate import RateEvent
+    from logvec.records import RecordBatch
+    from logvec.vectorize.base import Vectors
 
 
 class StoreDimensionError(ValueError):
@@ -71,3 +80,40 @@ class Hit:
 def split_kinds(kinds: str | None) -> list[str]:
     """A stored comma-joined kinds column as a list, each kind once (later flags append to it)."""
     return list(dict.fromkeys(k for k in (kinds or "").split(",") if k))
+
+
+@runtime_checkable
+class StoreReader(Protocol):
+    """What `search`, `stats`, the API and the page need: reads only, so the read side never opens a writer."""
+
+    def knn(self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None,
+            message: str | None = None) -> list[Hit]:
+        """The k records nearest `vector` by cosine similarity, best first."""
+        ...
+
+    def count(self) -> int: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def sessions(self, anomalies_only: bool = False, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def rate_events(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Store(StoreReader, Protocol):
+    """A backend the pipeline writes to. Every write is idempotent by record id and durable when it returns."""
+
+    def upsert(self, records: RecordBatch, vectors: Vectors) -> list[DeadLetter]:
+        """Write the batch; returns the records the backend refused, as dead letters (none are dropped)."""
+        ...
+
+    def upsert_sessions(self, rows: list[SessionRow]) -> None: ...
+
+    def flag_records(self, rows: list[tuple[str, str]], kind: str) -> None:
+        """Mark records anomalous after the fact (`rows`: id and reason) with one more anomaly kind."""
+        ...
+
+    def upsert_rate_events(self, events: list[RateEvent]) -> None: ...

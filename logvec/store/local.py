@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,6 +43,10 @@ from logvec.records import RecordBatch
 from logvec.store.base import Hit, SearchFilters, SessionRow, StoreCorruptError, StoreDimensionError
 from logvec.store.checkpointer import Checkpointer
 from logvec.vectorize.base import Vectors
+
+if TYPE_CHECKING:
+    from logvec.deadletter import DeadLetter
+    from logvec.detect.rate import RateEvent
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -57,7 +62,8 @@ CREATE TABLE IF NOT EXISTS records (
     anomaly_score REAL,
     reason TEXT,
     flags TEXT,
-    anomaly_kinds TEXT
+    anomaly_kinds TEXT,
+    writes INTEGER NOT NULL DEFAULT 1  -- times this id was stored: above 1, a redelivery or a rerun
 );
 CREATE INDEX IF NOT EXISTS records_vec ON records(vec);
 CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
@@ -94,19 +100,25 @@ CREATE TABLE IF NOT EXISTS rate_events (
 );
 """
 
-# A replayed record (same id) replaces the stored one: REPLACE is a little cheaper than ON CONFLICT DO UPDATE
-# of every column, and nothing refers to a record's rowid.
+# A replayed record (same id) overwrites the stored one and counts one more write, so that a message processed
+# twice shows (`stats()["redeliveries"]`) instead of vanishing into the primary key.
 _UPSERT_INTO = """
-INSERT OR REPLACE INTO records (id, ts, service, level, message, template, template_id, vec, is_anomaly,
-                                anomaly_score, reason, flags, anomaly_kinds)
+INSERT INTO records (id, ts, service, level, message, template, template_id, vec, is_anomaly,
+                     anomaly_score, reason, flags, anomaly_kinds)
 VALUES """
+_ON_CONFLICT = """
+ON CONFLICT(id) DO UPDATE SET ts = excluded.ts, service = excluded.service, level = excluded.level,
+    message = excluded.message, template = excluded.template, template_id = excluded.template_id,
+    vec = excluded.vec, is_anomaly = excluded.is_anomaly, anomaly_score = excluded.anomaly_score,
+    reason = excluded.reason, flags = excluded.flags, anomaly_kinds = excluded.anomaly_kinds,
+    writes = records.writes + 1"""
 _ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_UPSERT = _UPSERT_INTO + _ROW
+_UPSERT = _UPSERT_INTO + _ROW + _ON_CONFLICT
 # Rows go in `ROWS_PER_INSERT` to a statement, their values bound from one flat list: executemany binds and
 # steps a row at a time, which costs a sixth again of what SQLite spends on the row. SQLite before 3.32 allows
 # only 999 values a statement: there, and wherever a build lowered the limit, rows go one by one.
 ROWS_PER_INSERT = 1000
-_UPSERT_MANY = _UPSERT_INTO + ", ".join([_ROW] * ROWS_PER_INSERT)
+_UPSERT_MANY = _UPSERT_INTO + ", ".join([_ROW] * ROWS_PER_INSERT) + _ON_CONFLICT
 
 # Records sharing the vector a search ranks are read most recently stored first along `records_vec` (an index
 # keeps equal keys in rowid order), this many at most, and the one whose message equals the query's is put
@@ -157,6 +169,8 @@ class LocalStore:
                 columns = {r[1] for r in self._db.execute("PRAGMA table_info(records)")}
                 if columns and "anomaly_kinds" not in columns:  # a store written before records had kinds
                     self._db.execute("ALTER TABLE records ADD COLUMN anomaly_kinds TEXT")
+                if columns and "writes" not in columns:  # ... or counted their writes
+                    self._db.execute("ALTER TABLE records ADD COLUMN writes INTEGER NOT NULL DEFAULT 1")
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
@@ -174,7 +188,7 @@ class LocalStore:
         self._facets: set[tuple[str, str, int]] = set()  # written by this process (others' are ignored on insert)
         self._template_texts: dict[int, str] = {}  # the same for template texts
         self._matrix: np.ndarray | None = None
-        self._index = None
+        self._index: Any = None  # a faiss index once searched (faiss has no usable types)
 
     # ------------------------------------------------------------ writes
     @contextmanager
@@ -201,8 +215,9 @@ class LocalStore:
     def _committed_vectors(self) -> int:
         return self._db.execute("SELECT COALESCE(MAX(row) + 1, 0) FROM vecs").fetchone()[0]
 
-    def _check_dim(self, dim: int) -> None:
-        """Called with the write lock held, so that two writers of a fresh store agree on one dimension."""
+    def _check_dim(self, dim: int) -> int:
+        """Called with the write lock held, so that two writers of a fresh store agree on one dimension;
+        returns it."""
         if self.dim is None:
             self.dim = self._read_dim()
         if self.dim is None:
@@ -214,8 +229,9 @@ class LocalStore:
                 f"the store at {self.path} holds {self.dim}-dimensional vectors but these are {dim}-dimensional "
                 "(another vectorizer or model); use another data directory or delete this store"
             )
+        return dim
 
-    def _vector_rows(self, rows: np.ndarray) -> np.ndarray:
+    def _vector_rows(self, rows: np.ndarray, dim: int) -> np.ndarray:
         """The store row of each vector, appending the ones never stored (write lock held)."""
         hashes = [_row_hash(row) for row in rows]
         unknown = list({h for h in hashes if h not in self._hashes})
@@ -226,7 +242,8 @@ class LocalStore:
                     f"SELECT hash, row FROM vecs WHERE hash IN ({','.join('?' * len(chunk))})", chunk))
         row_of = np.empty(len(rows), dtype=np.int64)
         n = self._committed_vectors() if unknown else self._n_vectors
-        new_rows, new_hashes = [], []
+        new_rows: list[int] = []
+        new_hashes: list[tuple[bytes, int]] = []
         for i, h in enumerate(hashes):
             r = self._hashes.get(h)
             if r is None:
@@ -236,13 +253,12 @@ class LocalStore:
                 new_hashes.append((h, r))
             row_of[i] = r
         if new_rows:
-            assert self.dim is not None
             with open(self.path / "vectors.f32", "ab") as f:
                 size = f.seek(0, os.SEEK_END)
-                if size < n * self.dim * 4:
-                    raise StoreCorruptError(f"{self.path / 'vectors.f32'} holds {size // (self.dim * 4)} vectors but "
+                if size < n * dim * 4:
+                    raise StoreCorruptError(f"{self.path / 'vectors.f32'} holds {size // (dim * 4)} vectors but "
                                             f"records.sqlite knows {n}: the store is damaged")
-                f.truncate(n * self.dim * 4)  # drop rows a crash left behind without their table entries
+                f.truncate(n * dim * 4)  # drop rows a crash left behind without their table entries
                 f.write(rows[new_rows].tobytes())
                 f.flush()
                 os.fsync(f.fileno())
@@ -259,7 +275,7 @@ class LocalStore:
                 self._db.execute(_UPSERT_MANY, list(chain.from_iterable(rows[start:start + n])))
         self._db.executemany(_UPSERT, rows[whole:])
 
-    def upsert(self, records: RecordBatch, vectors: Vectors) -> list:
+    def upsert(self, records: RecordBatch, vectors: Vectors) -> list[DeadLetter]:
         """Write the batch; durable when this returns. Returns the records refused (never any here)."""
         if len(records) != len(vectors):
             raise ValueError(f"{len(records)} records but {len(vectors)} vectors")
@@ -273,14 +289,13 @@ class LocalStore:
         reasons = records.reasons or [""] * n
         kinds = records.kinds or [""] * n
         texts_apart = bool(len(records.template_ids))  # each template's text once, in `templates`
-        tids = records.template_ids.tolist() if texts_apart else [None] * n
+        tids: list[Any] = records.template_ids.tolist() if texts_apart else [None] * n
         texts = records.templates or [""] * n
         templates = [None] * n if texts_apart else texts  # the rows' own column: only without template ids
         with self._lock:
             try:
                 with self._write():
-                    self._check_dim(vectors.dim)
-                    vec = self._vector_rows(rows)[vectors.index].tolist()
+                    vec = self._vector_rows(rows, self._check_dim(vectors.dim))[vectors.index].tolist()
                     self._insert(list(zip(records.ids, ts, records.services, records.levels, records.messages,
                                           templates, tids, vec, [int(a) for a in anomalies], scores, reasons,
                                           records.flags, kinds)))
@@ -334,7 +349,7 @@ class LocalStore:
         with self._lock, self._write():
             self._db.executemany(_FLAG_RECORD, [(why, why, kind, kind, rid) for rid, why in rows])
 
-    def upsert_rate_events(self, events: list) -> None:
+    def upsert_rate_events(self, events: list[RateEvent]) -> None:
         if not events:
             return
         with self._lock, self._write():
@@ -370,13 +385,14 @@ class LocalStore:
 
     def stats(self) -> dict:
         self._refresh()
-        records, templates, anomalies = self._db.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT template_id), COALESCE(SUM(is_anomaly), 0) FROM records"
-        ).fetchone()
+        records, templates, anomalies, writes = self._db.execute(
+            "SELECT COUNT(*), COUNT(DISTINCT template_id), COALESCE(SUM(is_anomaly), 0), COALESCE(SUM(writes), 0) "
+            "FROM records").fetchone()
         sessions, session_anomalies = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(is_anomaly), 0) FROM sessions").fetchone()
         rate_events = self._db.execute("SELECT COUNT(*) FROM rate_events").fetchone()[0]
-        return {"records": records, "templates": templates, "anomalies": anomalies, "sessions": sessions,
+        return {"records": records, "redeliveries": writes - records, "templates": templates, "anomalies": anomalies,
+                "sessions": sessions,
                 "session_anomalies": session_anomalies, "rate_events": rate_events,
                 "distinct_vectors": self._n_vectors, "dim": self.dim, "path": str(self.path)}
 
@@ -384,27 +400,34 @@ class LocalStore:
         if self._matrix is None or len(self._matrix) != self._n_vectors:
             if not self._n_vectors:
                 return np.zeros((0, self.dim or 0), dtype=np.float32)
+            if self.dim is None:
+                raise StoreCorruptError(f"{self.path} holds {self._n_vectors} vectors but no meta.json giving their "
+                                        "dimension: the store is damaged")
             self._matrix = np.memmap(self.path / "vectors.f32", dtype=np.float32, mode="r",
                                      shape=(self._n_vectors, self.dim))
         return self._matrix
 
-    def _hnsw(self):
+    def _hnsw(self) -> Any:
         """The HNSW index over every distinct vector, extended with rows added since it was saved."""
         import faiss
 
+        matrix = self._vectors()
         index_path = self.path / "hnsw.faiss"
-        if self._index is None and index_path.exists():
-            self._index = faiss.read_index(str(index_path))
-        if self._index is None:
-            self._index = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        if self._index.ntotal < self._n_vectors:
-            self._index.add(np.ascontiguousarray(self._vectors()[self._index.ntotal:]))
+        index = self._index
+        if index is None and index_path.exists():
+            index = faiss.read_index(str(index_path))
+        if index is None:
+            index = faiss.IndexHNSWFlat(matrix.shape[1], self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        if index.ntotal < len(matrix):
+            index.add(np.ascontiguousarray(matrix[index.ntotal:]))
             with replaced(index_path) as tmp:  # readers in other processes see whole files
-                faiss.write_index(self._index, str(tmp))
-        return self._index
+                faiss.write_index(index, str(tmp))
+        self._index = index
+        return index
 
     def _where(self, f: SearchFilters) -> tuple[str, list]:
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         if f.service:
             clauses.append("service = ?")
             args.append(f.service)
@@ -451,7 +474,8 @@ class LocalStore:
         import faiss
 
         index = self._hnsw()
-        params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, want))
+        params = faiss.SearchParametersHNSW(  # type: ignore[attr-defined]  # made by SWIG, not in the stubs
+            efSearch=max(self.ef_search, want))
         if candidates is not None:
             params.sel = faiss.IDSelectorBatch(candidates.astype(np.int64))
         sims, rows = index.search(query.reshape(1, -1), min(want, n), params=params)

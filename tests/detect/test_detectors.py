@@ -1,7 +1,5 @@
 """Detectors on logs with known anomalies of each kind, contaminated baselines, and explanations."""
 
-import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,22 +10,8 @@ from logvec.detect.calibrate import calibrate, weighted_quantile
 from logvec.evaluate import evaluate, read_labels
 from logvec.vectorize import Vectors
 
-from .synthetic import session_logs, line_logs
-
-
-def write_case(tmp: Path, lines: list[str], labels, name: str = "case"):
-    log = tmp / f"{name}.log"
-    log.write_text("\n".join(lines) + "\n")
-    lab = tmp / f"{name}.csv"
-    with open(lab, "w", newline="") as f:
-        w = csv.writer(f)
-        if isinstance(labels, dict):
-            w.writerow(["key", "label"])
-            w.writerows(labels.items())
-        else:
-            w.writerow(["line", "label"])
-            w.writerows((i + 1, y) for i, y in enumerate(labels))
-    return log, lab
+from tests.support import write_case
+from tests.synthetic import line_logs, session_logs
 
 
 def run_eval(tmp, train_lines, test_lines, labels, pipeline: dict, session_key=None):
@@ -65,28 +49,36 @@ def test_rare_known_template_is_flagged(tmp_path):
     assert all("rare template" in x for x, f in zip(r.scored.reasons, r.scored.flagged) if f)
 
 
-@pytest.mark.parametrize("kind,f1", [("knn", 0.9), ("lof", 0.9), ("pca", 0.0)])
-def test_outlier_detectors_rank_new_errors_first(tmp_path, kind, f1):
-    """All three rank the new errors above every normal line; knn and lof also threshold them right.
-    PCA's squared errors pile up at zero for the common shapes, so its robust threshold lands among the rare
-    normal shapes (measured: F1 0.0 here with default k); use it ranked or in an ensemble."""
+@pytest.mark.parametrize("kind", ["knn", "lof", "pca"])
+def test_outlier_detectors_rank_and_threshold_new_errors(tmp_path, kind):
+    """Each ranks the new errors above every normal line, and its held-out threshold separates them (PCA's
+    squared errors pile up at zero for the common shapes: an in-sample threshold landed among rare normal
+    shapes, a held-out one does not)."""
     train, _ = line_logs(4000, seed=5, anomalies=2)
     test, labels = line_logs(2000, seed=6, anomalies=10)
     r = run_eval(tmp_path, train, test, labels, {"detector": {"type": kind}})
-    assert r.average_precision >= 0.99 and r.f1 >= f1, r.to_dict()
+    assert r.average_precision >= 0.99 and r.f1 >= 0.9, r.to_dict()
     assert_explained(r)
 
 
-def test_ensemble_max_unions_members(tmp_path):
-    train, _ = line_logs(4000, seed=7, anomalies=2)
-    test, labels = line_logs(2000, seed=8, anomalies=10)
-    ens = {"type": "ensemble", "members": [{"type": "novelty", "rare_fraction": 0.002}, {"type": "knn"}]}
-    r = run_eval(tmp_path, train, test, labels, {"detector": ens})
-    assert r.recall == 1.0 and r.precision >= 0.9 and r.threshold == 1.0
+def test_ensemble_max_flags_what_any_member_flags(tmp_path):
+    """Sessions broken two ways: a new error (novelty sees it) and a step repeated 60 times (only the counts,
+    knn, see it). `max` flags exactly the union of what the members flag alone."""
+    train, _ = session_logs(400, seed=12)
+    test, labels = session_logs(200, seed=13, broken={"many": 5, "new_error": 5})
+    members = [{"type": "novelty"}, {"type": "knn"}]
+
+    def flags(detector):
+        r = run_eval(tmp_path, train, test, labels, {"session": {"key": SESSION_KEY, "detector": detector}})
+        return r, dict(zip(r.scored.items, r.scored.flagged.tolist()))
+
+    alone = [flags(m)[1] for m in members]
+    r, together = flags({"type": "ensemble", "members": members})
+    assert together == {k: alone[0][k] or alone[1][k] for k in together}
+    assert alone[0] != alone[1] and (r.tp, r.fn) == (10, 0), r.to_dict()
     assert_explained(r)
-    rank = {"type": "ensemble", "combine": "mean_rank", "members": ens["members"]}
-    r2 = run_eval(tmp_path, train, test, labels, {"detector": rank})
-    assert r2.average_precision >= 0.9
+    ranked, _ = flags({"type": "ensemble", "combine": "mean_rank", "members": members})
+    assert ranked.average_precision >= 0.9
 
 
 # ---------------------------------------------------------------- session level
@@ -128,16 +120,15 @@ def test_order_invariants_survive_a_contaminated_baseline(tmp_path):
     assert (r.tp, r.fp, r.fn) == (4, 0, 0), r.to_dict()
 
 
-def test_hdfs_block_level_f1(shared_data):
-    """The issue's goal, unsupervised, TRAIN = TEST; measured 0.952 (10 TP, 1 FP: a normal block whose
-    replication templates occur in no other block)."""
-    h = shared_data / "hdfs_5k"
-    from .conftest import PIPELINES
+def test_hdfs_blocks_held_out(shared_data, tmp_path):
+    """Real HDFS blocks: fitted on the earlier normal blocks, scored on the later ones."""
     from logvec.config import load_pipeline
+    from tests.support import PIPELINES, split_hdfs
 
-    r = evaluate(load_pipeline(PIPELINES / "default.yaml"), [str(h / "HDFS_5k.log")], [str(h / "HDFS_5k.log")],
-                 str(h / "block_labels.csv"), session_key=r"blk_-?\d+")
-    assert r.level == "session" and r.f1 >= 0.95, r.to_dict()
+    split = split_hdfs(shared_data / "hdfs_5k", tmp_path)
+    r = evaluate(load_pipeline(PIPELINES / "default.yaml"), [str(split["train"])], [str(split["test"])],
+                 str(split["blocks"]), session_key=r"blk_-?\d+")
+    assert r.level == "session" and r.tp + r.fn >= 5 and r.f1 >= 0.9, r.to_dict()
     assert_explained(r)
 
 

@@ -8,23 +8,23 @@ committed offsets and the metrics endpoint.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sqlite3
 import subprocess
-import sys
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
-from .conftest import PIPELINES
-from .servers import free_port, start_kafka
+from logvec.testing import wait_until
+from logvec.testing.kafka import LOGVEC, committed, create_topic, produce, read_topic, record_ids, start_worker
+from logvec.testing.metrics import scrape
+from logvec.testing.servers import free_port, start_kafka
+from logvec.testing.store import store_stats, stored_ids
+
+from tests.support import PIPELINES
 
 pytestmark = pytest.mark.kafka
-LOGVEC = str(Path(sys.executable).parent / "logvec")
 
 
 @pytest.fixture(scope="module", params=["tansu", "noida"])
@@ -43,105 +43,22 @@ def kafka_pipeline(tmp_path: Path, extra: str = "") -> Path:
     """pipelines/kafka.yaml with test-sized batches; everything else as shipped."""
     text = (PIPELINES / "kafka.yaml").read_text()
     text = text.replace("max_poll_records: 10000", "max_poll_records: 500")
-    text = text.replace("session_timeout_ms: 10000", "session_timeout_ms: 6000")
+    text = text.replace("session_timeout: 10s", "session_timeout: 6s")
     # a killed worker's membership must lapse quickly: noida-db holds a rebalance for the rebalance timeout
-    text = text.replace("max_poll_interval_ms: 300000", "max_poll_interval_ms: 20000")
+    text = text.replace("max_poll_interval: 5m", "max_poll_interval: 20s")
     text = text.replace("batch_size: 10000", "batch_size: 500").replace("warmup_lines: 20000", "warmup_lines: 1000")
-    assert "max_poll_records: 500" in text and "batch_size: 500" in text and "warmup_lines: 1000" in text
+    for setting in ("max_poll_records: 500", "session_timeout: 6s", "max_poll_interval: 20s", "batch_size: 500",
+                    "warmup_lines: 1000"):
+        assert setting in text, f"pipelines/kafka.yaml no longer reads as this test expects: {setting}"
     p = tmp_path / "kafka-test.yaml"
     p.write_text(text + extra)
     return p
-
-
-def create_topic(bootstrap: str, partitions: int = 3) -> str:
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    name = f"logs-{uuid.uuid4().hex[:8]}"
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-    admin.close()
-    return name
-
-
-def produce(bootstrap: str, topic: str, values: list[bytes]) -> dict[int, int]:
-    """Send values round-robin over partitions; returns partition -> end offset (highwater)."""
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    futures = [producer.send(topic, value=v) for v in values]
-    producer.flush()
-    ends: dict[int, int] = {}
-    for f in futures:
-        md = f.get(timeout=30)
-        ends[md.partition] = max(ends.get(md.partition, 0), md.offset + 1)
-    producer.close()
-    return ends
-
-
-def start_worker(pipeline: Path, data: Path, bootstrap: str, topic: str, group: str, *extra: str,
-                 idle: float | None = 6.0, metrics_port: int | None = None, instance: str = "",
-                 log_level: str | None = None) -> subprocess.Popen:
-    env = {**os.environ, "KAFKA_BOOTSTRAP": bootstrap, "KAFKA_TOPIC": topic, "KAFKA_GROUP": group,
-           "KAFKA_DEAD_LETTER_TOPIC": f"{topic}-dlq", "KAFKA_GROUP_INSTANCE_ID": instance}
-    if log_level is not None:
-        env["LOGVEC_LOG_LEVEL"] = log_level
-    argv = [LOGVEC, "run", "-p", str(pipeline), "-d", str(data), "--format", "json", *extra]
-    if idle is not None:
-        argv += ["--exit-when-idle", str(idle)]
-    if metrics_port is not None:
-        argv += ["--metrics-port", str(metrics_port)]
-    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def finish(proc: subprocess.Popen, timeout: float = 180) -> dict:
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, err.decode()[-3000:]
     return json.loads(out)
-
-
-def stored_ids(data: Path) -> list[str]:
-    db = data / "store" / "records.sqlite"
-    if not db.exists():
-        return []
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as con:
-        # The worker creates the file a moment before its tables: until then nothing is stored.
-        if not con.execute("SELECT 1 FROM sqlite_master WHERE name = 'records'").fetchone():
-            return []
-        return [r[0] for r in con.execute("SELECT id FROM records")]
-
-
-def committed(bootstrap: str, group: str, topic: str, partitions) -> dict[int, int | None]:
-    from kafka import KafkaConsumer, TopicPartition
-
-    c = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
-    try:
-        return {p: c.committed(TopicPartition(topic, p)) for p in partitions}
-    finally:
-        c.close()
-
-
-def read_topic(bootstrap: str, topic: str, expect: int, timeout: float = 30) -> list:
-    from kafka import KafkaConsumer
-
-    c = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                      consumer_timeout_ms=3000, group_id=None)
-    got, deadline = [], time.monotonic() + timeout
-    while len(got) < expect and time.monotonic() < deadline:
-        got.extend(c)
-    c.close()
-    return got
-
-
-def all_ids(topic: str, ends: dict[int, int]) -> set[str]:
-    return {f"{topic}/{p}/{o}" for p, end in ends.items() for o in range(end)}
-
-
-def wait_until(predicate, timeout: float = 120, every: float = 0.2) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(every)
 
 
 # ---------------------------------------------------------------- tests
@@ -152,7 +69,8 @@ def test_n_messages_in_n_records_and_offsets_committed(broker, hdfs_lines, tmp_p
     summary = finish(start_worker(kafka_pipeline(tmp_path), tmp_path / "d", broker, topic, group))
     ids = stored_ids(tmp_path / "d")
     assert summary["records"] == len(ids) == len(values)
-    assert set(ids) == all_ids(topic, ends)
+    assert set(ids) == record_ids(topic, ends)
+    assert store_stats(tmp_path / "d")["redeliveries"] == 0  # no message was stored twice
     assert committed(broker, group, topic, ends) == ends
 
 
@@ -170,23 +88,29 @@ def test_sigkill_mid_stream_then_restart_stores_each_message_once(broker, hdfs_l
     worker.wait()
     killed_at = len(stored_ids(data))
     assert killed_at < len(values), "the kill should land mid-stream"
-    finish(start_worker(pipe, data, broker, topic, group, instance="worker-0"))
+    # stored but not committed when killed: exactly these are read and stored again
+    in_flight = killed_at - sum(o or 0 for o in committed(broker, group, topic, ends).values())
+    summary = finish(start_worker(pipe, data, broker, topic, group, instance="worker-0"))
     ids = stored_ids(data)
-    assert len(ids) == len(set(ids)) == len(values)
-    assert set(ids) == all_ids(topic, ends)
+    assert len(ids) == len(values) and set(ids) == record_ids(topic, ends)
+    assert summary["records"] == len(values) - killed_at + in_flight
+    assert store_stats(data)["redeliveries"] == in_flight
 
 
 def test_two_workers_in_one_group_share_the_partitions(broker, hdfs_lines, tmp_path):
     topic, group = create_topic(broker, partitions=4), "g-two"
     pipe = kafka_pipeline(tmp_path)
-    a = start_worker(pipe, tmp_path / "a", broker, topic, group, idle=15)
-    b = start_worker(pipe, tmp_path / "b", broker, topic, group, idle=15)
-    time.sleep(8)  # both join the group before the data arrives
+    ports = free_port(), free_port()
+    a = start_worker(pipe, tmp_path / "a", broker, topic, group, idle=15, metrics_port=ports[0])
+    b = start_worker(pipe, tmp_path / "b", broker, topic, group, idle=15, metrics_port=ports[1])
+    # both own partitions before the data arrives
+    wait_until(lambda: all(scrape(p).get("logvec_consumer_assigned_partitions", 0) > 0 for p in ports),
+               timeout=60, every=0.2)
     ends = produce(broker, topic, (hdfs_lines * 2)[:8000])
     sa, sb = finish(a), finish(b)
     ids_a, ids_b = set(stored_ids(tmp_path / "a")), set(stored_ids(tmp_path / "b"))
     assert sa["records"] > 0 and sb["records"] > 0, (sa, sb)
-    assert ids_a | ids_b == all_ids(topic, ends)
+    assert ids_a | ids_b == record_ids(topic, ends)
     assert committed(broker, group, topic, ends) == ends
 
 
@@ -203,8 +127,10 @@ def test_a_member_joining_a_quiet_group_rebalances_it_once(broker, hdfs_lines, t
     b = None
     try:
         wait_until(lambda: len(stored_ids(data)) >= 2000, timeout=120, every=0.5)
-        b = start_worker(pipe, data, broker, topic, group, idle=None, log_level="INFO")
-        time.sleep(20)  # B joins (Tansu takes a few seconds), then the group is quiet again
+        port = free_port()
+        b = start_worker(pipe, data, broker, topic, group, idle=None, log_level="INFO", metrics_port=port)
+        wait_until(lambda: scrape(port).get("logvec_consumer_assigned_partitions", 0) > 0, timeout=60)
+        time.sleep(12)  # not a wait for an event: the quiet spell in which the bug rejoined every ~2 s
         ends = produce(broker, topic, hdfs_lines[2000:3000])
         wait_until(lambda: len(stored_ids(data)) >= 3000, timeout=60, every=0.5)
     finally:
@@ -216,7 +142,7 @@ def test_a_member_joining_a_quiet_group_rebalances_it_once(broker, hdfs_lines, t
     assigned = [log.count("logvec.kafka: assigned [") for log in logs]
     # A: all four partitions, then its half once B is in (Tansu may need a second round to settle); B: once
     assert 2 <= assigned[0] <= 3 and 1 <= assigned[1] <= 2, (assigned, [log[-3000:] for log in logs])
-    assert set(stored_ids(data)) == all_ids(topic, ends) and committed(broker, group, topic, ends) == ends
+    assert set(stored_ids(data)) == record_ids(topic, ends) and committed(broker, group, topic, ends) == ends
 
 
 def test_a_member_that_works_between_polls_still_joins(broker, caplog):
@@ -228,7 +154,7 @@ def test_a_member_that_works_between_polls_still_joins(broker, caplog):
 
     topic = create_topic(broker, partitions=2)
     config = KafkaSourceConfig(type="kafka", bootstrap_servers=broker, topics=[topic], group_id="g-busy-join",
-                               session_timeout_ms=6000)
+                               session_timeout=6)
     caplog.set_level("INFO", logger="kafka.coordinator")
     source = KafkaSource(config, max_line_bytes=65536)
     consumer = source._open()
@@ -258,8 +184,10 @@ def test_two_workers_share_one_data_directory(broker, hdfs_lines, tmp_path):
     sa, sb = finish(a), finish(b)
     assert sorted([sa["fitted"], sb["fitted"]]) == [False, True], (sa, sb)
     ids = stored_ids(data)
-    assert len(ids) == len(set(ids)) == 12000
-    assert set(ids) == all_ids(topic, ends)
+    assert len(ids) == 12000 and set(ids) == record_ids(topic, ends)
+    # every delivery the workers stored is a row or a counted rewrite of one (a rebalance may hand a batch
+    # in hand to the other worker: at-least-once), none vanishes into the primary key
+    assert sa["records"] + sb["records"] == len(ids) + store_stats(data)["redeliveries"]
     assert committed(broker, group, topic, ends) == ends
 
 
@@ -281,14 +209,15 @@ def test_workers_option_runs_a_group_of_processes_and_forwards_sigterm(broker, h
     assert summary["lines"] >= 9001 and summary["records"] >= 9000 and summary["dead_letters"] >= 1
     assert summary["active_seconds"] > 0 and summary["stage_seconds"]["store"] > 0
     ids = stored_ids(data)
-    assert len(ids) == len(set(ids)) == 9000
+    assert len(ids) == 9000 and summary["records"] == len(ids) + store_stats(data)["redeliveries"]
     assert committed(broker, group, topic, ends) == ends
     # with the model there, the workers join the group together and split the partitions from the start
     ends = produce(broker, topic, hdfs_lines[:4000])
     again = finish(start_worker(pipe, data, broker, topic, group, "--workers", "2", idle=6, instance="pod-0"))
     assert not again["fitted"] and sorted(w["records"] > 0 for w in again["each"]) == [True, True], again
     ids = stored_ids(data)
-    assert len(ids) == len(set(ids)) == 13000
+    assert len(ids) == 13000
+    assert summary["records"] + again["records"] == len(ids) + store_stats(data)["redeliveries"]
     assert committed(broker, group, topic, ends) == ends
 
 
@@ -326,7 +255,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_with_their_reason(broker, h
     assert sorted(by_offset) == [200, 201, 202, 203]
     reasons = {o: dict(m.headers)["logvec-reason"].decode() for o, m in by_offset.items()}
     assert reasons[200].startswith("not UTF-8") and by_offset[200].value == poison[0]
-    assert "exceeds parse.max_line_bytes" in reasons[201] and len(by_offset[201].value) == 70_000
+    assert "exceeds parse.max_line_size" in reasons[201] and len(by_offset[201].value) == 70_000
     assert reasons[202] == "empty message value"
     assert reasons[203].startswith("binary data")
     assert all(dict(m.headers)["logvec-topic"].decode() == topic for m in dead)
@@ -334,7 +263,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_with_their_reason(broker, h
 
 
 def test_a_quiet_topic_does_not_keep_the_worker_busy(broker, hdfs_lines, tmp_path):
-    """noida-db answers an empty fetch at once (it ignores fetch_max_wait_ms), and kafka-python then sends the
+    """noida-db answers an empty fetch at once (it ignores fetch_max_wait), and kafka-python then sends the
     next one straight away: a poll that waited for data spun a core for as long as the topic was quiet."""
     from logvec.config import load_pipeline
     from logvec.sources.kafka import KafkaSource
@@ -354,7 +283,6 @@ def test_a_quiet_topic_does_not_keep_the_worker_busy(broker, hdfs_lines, tmp_pat
         source.close()
     assert quiet_from is not None, lines
     wall, cpu = time.monotonic() - quiet_from[0], time.process_time() - quiet_from[1]
-    assert wall >= 3.0
     assert cpu < 0.25 * wall, f"{cpu:.2f} s of CPU in {wall:.2f} s of a quiet topic"
 
 
@@ -405,25 +333,13 @@ def test_metrics_endpoint(broker, hdfs_lines, tmp_path):
     worker = start_worker(kafka_pipeline(tmp_path), tmp_path / "d", broker, topic, group, idle=None,
                           metrics_port=port)
 
-    def scrape() -> dict[str, float]:
-        try:
-            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-        except OSError:  # not serving yet
-            return {}
-        out: dict[str, float] = {}
-        for line in text.splitlines():
-            if line.startswith("logvec_"):
-                name, value = line.rsplit(" ", 1)
-                out[name] = out.get(name, 0.0) + float(value)
-        return out
-
     try:
         def done(m: dict[str, float]) -> bool:  # the bad message may come in a poll of its own, after the rest
             return (m.get("logvec_records_processed_total", 0) >= 2000
                     and sum(v for k, v in m.items() if k.startswith("logvec_dead_letters_total")) >= 1)
 
-        wait_until(lambda: done(scrape()), timeout=120, every=0.5)
-        m = scrape()
+        wait_until(lambda: done(scrape(port)), timeout=120, every=0.5)
+        m = scrape(port)
         probes = {path: json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read())
                   for path in ("/readyz", "/healthz")}  # urlopen raises on a 503
     finally:
@@ -433,6 +349,7 @@ def test_metrics_endpoint(broker, hdfs_lines, tmp_path):
     assert m["logvec_records_processed_total"] == 2000
     assert sum(v for k, v in m.items() if k.startswith("logvec_dead_letters_total")) == 1
     assert m["logvec_commits_total"] >= 1
+    assert m["logvec_consumer_assigned_partitions"] == 3  # the topic's partitions, all this worker's
     lag = {k: v for k, v in m.items() if k.startswith("logvec_consumer_lag_messages")}
     assert lag and all(v == 0 for v in lag.values())
     assert any(k.startswith('logvec_stage_seconds_count{stage="vectorize"}') for k in m)

