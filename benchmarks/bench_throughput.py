@@ -1,13 +1,20 @@
-"""Throughput and peak memory of `logvec run` next to Drain3 alone, on the same generated lines, same run.
+"""Throughput of `logvec run` against peers that do the same work, whole process, same run.
 
-    python benchmarks/bench_throughput.py [--lines 1000000] [--pipeline pipelines/tfidf.yaml]
+    python benchmarks/bench_throughput.py [--lines 1000000] [--real hdfs] [--rounds 2] [--pipeline P]
 
-Each contender runs in its own child process so that its peak RSS is its own (os.wait4's rusage):
-* drain3   — drain3.TemplateMiner.add_log_message on every line, with logvec's built-in masks as Drain3
-             MaskingInstructions (the same regexes), default Drain3 settings otherwise;
-* logvec   — `logvec run --pipeline P --input FILE` on a fresh data directory: parse → mask → template →
-             vectorize → detect → store (the model is fitted on the first lines, inside the timing).
-Prints a table and writes benchmarks/out/throughput.json.
+Contenders, each a child process timed from spawn to exit (imports, fit, model save and store close included),
+its peak RSS from os.wait4:
+* drain3-raw      — Drain3 on every raw line, header included, the masks as its MaskingInstructions, no cache
+                    (how Drain3 is usually run; not the same work: it templates headers and masks every line);
+* drain3-parsed   — the same, on messages parsed with the pipeline's header regexes;
+* drain3-cached   — parsed, masked by one regex a message, Drain3 only for a masked line not seen before
+                    (templating alone, done as logvec does it);
+* peer            — benchmarks/peers/pipeline.py: the whole of what `logvec run` does, from standard parts
+                    (regexes, a dict cache, Drain3, scikit-learn's TfidfVectorizer, SQLite, a vector file);
+* logvec          — `logvec run --pipeline P --input FILE` on a fresh data directory.
+`--real hdfs` runs a real-shaped log instead of generated lines: Loghub's HDFS_5k repeated to `--lines`.
+`--rounds` alternates peer and logvec that many times (A/B in one run) and reports each one's median.
+Prints a table and writes benchmarks/out/throughput[-hdfs].json.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,74 +33,127 @@ from results import save
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+SHARED = ROOT.parent / "shared" / "data"
 
 DRAIN3_CHILD = r"""
-import sys, time
+import re, sys, time, yaml
+from pathlib import Path
 from drain3 import TemplateMiner
 from drain3.template_miner_config import TemplateMinerConfig
 from drain3.masking import MaskingInstruction
 from logvec.masking import BUILTIN_PATTERNS
+mode, log, pipeline = sys.argv[1], sys.argv[2], sys.argv[3]
+spec = yaml.safe_load(Path(pipeline).read_text())
+if "extends" in spec:
+    spec = {**yaml.safe_load((Path(pipeline).parent / spec["extends"]).read_text()), **spec}
+names = spec["masking"]["builtin"]
+headers = [re.compile(p) for p in spec["parse"]["patterns"]]
 cfg = TemplateMinerConfig()
-cfg.masking_instructions = [MaskingInstruction(p, name.upper()) for name, p in BUILTIN_PATTERNS.items()]
+cfg.drain_sim_th, cfg.drain_depth = spec["templates"]["sim_th"], spec["templates"]["depth"]
+cfg.drain_max_children = spec["templates"]["max_children"]
+cfg.drain_extra_delimiters = spec["templates"]["extra_delimiters"]
 cfg.profiling_enabled = False
+if mode != "cached":
+    cfg.masking_instructions = [MaskingInstruction(BUILTIN_PATTERNS[n], n.upper()) for n in names]
 tm = TemplateMiner(config=cfg)
+masks = re.compile("(?<![a-zA-Z0-9])(?:" + "|".join(f"(?P<{n}>{BUILTIN_PATTERNS[n]})" for n in names) + ")")
+seen = {}
+def message(line):
+    for rx in headers:
+        m = rx.match(line)
+        if m:
+            return m.group("message")
+    return line
 n = 0
-t = time.perf_counter()
-with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
+with open(log, encoding="utf-8", errors="replace") as f:
     for line in f:
-        tm.add_log_message(line.rstrip("\n"))
+        line = line.rstrip("\n")
+        if mode == "raw":
+            tm.add_log_message(line)
+        elif mode == "parsed":
+            tm.add_log_message(message(line))
+        else:
+            masked = masks.sub(lambda m: "<" + m.lastgroup.upper() + ">", message(line))
+            if masked not in seen:
+                seen[masked] = tm.add_log_message(masked)["cluster_id"]
         n += 1
-dt = time.perf_counter() - t
-print(n, dt, len(tm.drain.clusters))
+print(n, len(tm.drain.clusters))
 """
 
 
-def run_child(cmd: list[str], env: dict | None = None) -> tuple[str, float, int]:
-    """(stdout, wall seconds, peak RSS bytes) of one child process."""
+def run_child(cmd: list[str]) -> tuple[str, float, int]:
+    """(stdout, wall seconds from spawn to exit, peak RSS bytes) of one child process."""
     t = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, cwd=ROOT)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=ROOT)
     out = p.stdout.read().decode()  # type: ignore[union-attr]
     _, status, usage = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{cmd[:3]} failed with status {status}")
+        raise SystemExit(f"{cmd[:4]} failed with status {status}")
     return out, wall, usage.ru_maxrss * 1024
+
+
+def real_log(kind: str, lines: int, out: Path) -> None:
+    """A real-shaped log of `lines` lines: the Loghub sample repeated."""
+    source = {"hdfs": SHARED / "hdfs_5k" / "HDFS_5k.log"}[kind].read_text().splitlines()
+    with open(out, "w") as f:
+        for i in range(lines):
+            f.write(source[i % len(source)] + "\n")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=1_000_000)
-    ap.add_argument("--pipeline", default=str(ROOT / "pipelines" / "tfidf.yaml"))
-    ap.add_argument("--input", help="use this log file instead of generating one")
+    ap.add_argument("--pipeline", default=str(ROOT / "pipelines" / "default.yaml"))
+    ap.add_argument("--real", choices=["hdfs"], help="a real-shaped log instead of generated lines")
+    ap.add_argument("--rounds", type=int, default=2, help="peer and logvec alternated this many times")
+    ap.add_argument("--skip-drain3", action="store_true", help="only the peer and logvec")
     a = ap.parse_args()
 
+    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(a.input) if a.input else Path(tmp) / "bench.log"
-        if not a.input:
+        log = Path(tmp) / "bench.log"
+        if a.real:
+            real_log(a.real, a.lines, log)
+        else:
             subprocess.run([sys.executable, str(HERE / "generate_logs.py"), "--lines", str(a.lines),
-                            "--out", str(log)], check=True)
-        n_lines = sum(1 for _ in open(log, "rb"))
-
-        out, wall_d, rss_d = run_child([sys.executable, "-c", DRAIN3_CHILD, str(log)])
-        n_d, secs_d, clusters_d = out.split()
-        drain = {"lines": int(n_d), "seconds": float(secs_d), "lines_per_second": int(n_d) / float(secs_d),
-                 "peak_rss_mib": rss_d / 2**20, "templates": int(clusters_d)}
-
+                            "--out", str(log)], check=True, stdout=subprocess.DEVNULL)
+        n = sum(1 for _ in open(log, "rb"))
+        if not a.skip_drain3:
+            for mode in ("raw", "parsed", "cached"):
+                out, wall, rss = run_child([sys.executable, "-c", DRAIN3_CHILD, mode, str(log), a.pipeline])
+                lines, templates = map(int, out.split())
+                results[f"drain3-{mode}"] = {"wall_seconds": [wall], "peak_rss_mib": rss / 2**20,
+                                             "templates": templates}
         logvec_bin = str(Path(sys.executable).parent / "logvec")
-        out, wall_l, rss_l = run_child([logvec_bin, "run", "--pipeline", a.pipeline, "--input", str(log),
-                                        "--data-dir", str(Path(tmp) / "data"), "--format", "json"])
-        summary = json.loads(out)
-        lv = {"lines": summary["lines"], "seconds": summary["seconds"], "wall_seconds_with_startup": wall_l,
-              "lines_per_second": summary["lines_per_second"], "peak_rss_mib": rss_l / 2**20,
-              "templates": summary["templates"], "stage_seconds": summary["stage_seconds"]}
+        for r in range(a.rounds):
+            for name in ("peer", "logvec"):
+                data = Path(tmp) / f"{name}-{r}"
+                cmd = ([sys.executable, str(HERE / "peers" / "pipeline.py"), "--pipeline", a.pipeline]
+                       if name == "peer" else [logvec_bin, "run", "--format", "json", "--pipeline", a.pipeline])
+                out, wall, rss = run_child([*cmd, "--input", str(log), "--data-dir", str(data)])
+                summary = json.loads(out)
+                entry = results.setdefault(name, {"wall_seconds": [], "peak_rss_mib": 0.0, "stage_seconds": []})
+                entry["wall_seconds"].append(wall)
+                entry["peak_rss_mib"] = max(entry["peak_rss_mib"], rss / 2**20)
+                entry["stage_seconds"].append(summary["stage_seconds"])
+                entry["templates"] = summary["templates"]
 
-    result = {"input_lines": n_lines, "pipeline": a.pipeline, "drain3": drain, "logvec": lv,
-              "ratio_logvec_to_drain3": lv["lines_per_second"] / drain["lines_per_second"]}
-    save("throughput.json", result)
-    print(f"{'':10} {'lines/s':>10} {'peak RSS MiB':>13} {'templates':>10}")
-    print(f"{'drain3':10} {drain['lines_per_second']:>10,.0f} {drain['peak_rss_mib']:>13,.0f} {drain['templates']:>10}")
-    print(f"{'logvec':10} {lv['lines_per_second']:>10,.0f} {lv['peak_rss_mib']:>13,.0f} {lv['templates']:>10}")
-    print(f"logvec / drain3 throughput: {result['ratio_logvec_to_drain3']:.2f}x   stages (s): {lv['stage_seconds']}")
+    for entry in results.values():
+        entry["median_wall_seconds"] = statistics.median(entry["wall_seconds"])
+        entry["lines_per_second"] = n / entry["median_wall_seconds"]
+    result = {"input": a.real or "generated", "lines": n, "pipeline": a.pipeline, "rounds": a.rounds,
+              "contenders": results,
+              "logvec_over_peer": results["peer"]["median_wall_seconds"] / results["logvec"]["median_wall_seconds"]}
+    save(f"throughput{'-' + a.real if a.real else ''}.json", result)
+    print(f"{n:,} lines ({result['input']}), whole-process wall time, median of {a.rounds} for peer and logvec")
+    print(f"{'':14} {'lines/s':>10} {'wall s':>8} {'peak RSS MiB':>13} {'templates':>10}")
+    for name, e in results.items():
+        print(f"{name:14} {e['lines_per_second']:>10,.0f} {e['median_wall_seconds']:>8.2f} {e['peak_rss_mib']:>13,.0f}"
+              f" {e['templates']:>10}")
+    print(f"logvec / peer: {result['logvec_over_peer']:.2f}x")
+    for name in ("peer", "logvec"):
+        print(f"{name} stages (s, last round): {results[name]['stage_seconds'][-1]}")
 
 
 if __name__ == "__main__":

@@ -579,7 +579,7 @@ StoreConfig = Annotated[Union[LocalStoreConfig, OpenSearchStoreConfig], Field(di
 
 # ---------------------------------------------------------------- run
 class RunConfig(_Strict):
-    batch_size: int = Field(4096, ge=1)
+    batch_size: int = Field(4096, ge=1, le=1_000_000)
     """lines a batch: every stage works on a batch at once"""
     warmup_lines: int = Field(20_000, ge=1, description="lines used to fit on a fresh data directory")
     data_dir: str = Field(".logvec", description="model, store and dead letters; --data-dir overrides")
@@ -631,14 +631,24 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
 
 def substitute_env(value: Any, path: str = "", env: Mapping[str, str] | None = None) -> Any:
     """Replace `${VAR}` and `${VAR:-default}` in every string of a parsed YAML tree."""
-    return _substitute(value, path, os.environ if env is None else env)
+    return _substitute(value, path, os.environ if env is None else env, {})
 
 
-def _substitute(value: Any, path: str, env: Mapping[str, str]) -> Any:
+def _substitute(value: Any, path: str, env: Mapping[str, str], done: dict[int, Any]) -> Any:
+    """`done`: a YAML alias is one object however often it is referred to, so it is substituted once (a copy
+    at every reference grows exponentially with nested aliases: a few hundred bytes could exhaust memory)."""
+    if isinstance(value, (dict, list)) and id(value) in done:
+        return done[id(value)]
     if isinstance(value, dict):
-        return {k: _substitute(v, f"{path}.{k}" if path else str(k), env) for k, v in value.items()}
+        mapping: dict = {}
+        done[id(value)] = mapping
+        mapping.update((k, _substitute(v, f"{path}.{k}" if path else str(k), env, done)) for k, v in value.items())
+        return mapping
     if isinstance(value, list):
-        return [_substitute(v, f"{path}[{i}]", env) for i, v in enumerate(value)]
+        items: list = []
+        done[id(value)] = items
+        items.extend(_substitute(v, f"{path}[{i}]", env, done) for i, v in enumerate(value))
+        return items
     if not isinstance(value, str):
         return value
 
@@ -745,9 +755,23 @@ def _read_yaml(p: Path) -> Any:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{p}: not UTF-8 text ({e})") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as e:
         raise ConfigError(f"{p}: not valid YAML: {e}") from None
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (YAML would silently keep the last)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in this mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def merge_pipelines(base: dict, override: dict) -> dict:

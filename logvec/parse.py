@@ -61,6 +61,8 @@ def _kafka_field(message, path: str | None):
 
 
 _FIELDS = ("message", "timestamp", "service", "level")
+# the instants a datetime can show (years 1 to 9999): a time outside them is kept out of the record, flagged
+EARLIEST, LATEST = -62135596800.0, 253402300799.0
 _BEFORE_BLANK = re.compile(r"\n(?=[^\S\n]*\n)")  # a line break followed by a blank line
 _CONTROL_BYTES = bytes([*range(0x09), *range(0x0E, 0x20), 0x7F])
 _NOT_CONTROL_BYTES = bytes(sorted(set(range(256)) - set(_CONTROL_BYTES)))
@@ -127,8 +129,13 @@ class Parser:
         else:
             flag = ""
         svc, lvl = _get_path(obj, f.service), _get_path(obj, f.level)
+        if not isinstance(msg, str):
+            try:
+                msg = orjson.dumps(msg).decode()
+            except orjson.JSONEncodeError as e:  # nested deeper than 255 levels: no message to store
+                return f"message field cannot be stored as text: {e}"
         return (
-            msg if isinstance(msg, str) else orjson.dumps(msg).decode(),
+            msg,
             _get_path(obj, f.timestamp),
             None if svc is None else str(svc),
             None if lvl is None else str(lvl),
@@ -235,6 +242,12 @@ class Parser:
             for i in np.flatnonzero(np.isnan(epochs)).tolist():
                 mapped = _kafka_field(metas[i], self.config.fields.timestamp)
                 epochs[i] = self.times.parse_value(mapped if mapped is not None else metas[i].timestamp)
+        with np.errstate(invalid="ignore"):
+            beyond = np.flatnonzero((epochs < EARLIEST) | (epochs > LATEST))
+        if len(beyond):  # a year before 1 or after 9999 (epoch 1e20, 9999-12-31T23:59:59-14:00): no time
+            epochs[beyond] = np.nan
+            for i in beyond.tolist():
+                flags[i] = f"{flags[i]},bad_timestamp" if flags[i] else "bad_timestamp"
         batch = RecordBatch(list(origins), msgs, epochs, svcs, lvls, flags)
         if self.sessions is not None:
             batch.sessions = (self.sessions.from_lines(lines) if self.sessions.regex is not None

@@ -176,7 +176,7 @@ def test_kafka_messages_become_lines_or_dead_letters_with_offsets_past_both():
               mixed: [msg(mixed, 40 + i, v) for i, v in enumerate(values)]}
     config = KafkaSourceConfig(type="kafka", bootstrap_servers="127.0.0.1:9", topics=["logs"])
     source = KafkaSource(config, max_line_bytes=64)
-    batch = source._to_batch(polled)
+    batch = source.to_batch(polled)
     assert batch.lines == ["a 1", "b 2", "ok one", "ok two"]
     assert batch.origins == ["logs/0/10", "logs/0/11", "logs/1/40", "logs/1/46"]
     assert [m.offset for m in batch.meta] == [10, 11, 40, 46]
@@ -212,7 +212,7 @@ def test_a_kafka_poll_of_plain_lines_is_not_screened_twice(shared_data, pipeline
     source = KafkaSource(KafkaSourceConfig(type="kafka", bootstrap_servers="127.0.0.1:9", topics=["logs"]),
                          max_line_bytes=65536)
     config = load_pipeline(PIPELINES / pipeline).parse
-    batch = source._to_batch(poll(values))
+    batch = source.to_batch(poll(values))
     assert batch.screened and len(batch) == len(values)
     records, dead = Parser(config).parse(batch)
     batch.screened = False
@@ -220,7 +220,7 @@ def test_a_kafka_poll_of_plain_lines_is_not_screened_twice(shared_data, pipeline
     assert rows_of(records) == rows_of(again) and dead == dead_again == []
 
     for junk in (b"\x00\x01\x02\x03\x04\x05 binary", b"ok \x1b[31mcolour\x1b[0m line"):
-        batch = source._to_batch(poll([junk, *values[:50]]))
+        batch = source.to_batch(poll([junk, *values[:50]]))
         assert not batch.screened and batch.lines[0] == junk.decode()
         records, dead = Parser(config).parse(batch)
         if junk.startswith(b"\x00"):

@@ -11,8 +11,8 @@ from logvec.templates import TemplateMiner, grouping_accuracy
 
 from tests.support import LOGHUB_SYSTEMS
 
-# Measured with the default configuration (benchmarks/bench_grouping.py): mean 0.816. The floor is the
-# issue's goal; Drain3 with its own defaults scores about 0.75 on the same data.
+# In sample: the default settings were chosen on these 15 systems, so this guards against a regression of the
+# template stage, not a claim of skill (the held-out, leave-one-system-out figures are in BENCHMARKS.md).
 MEAN_GROUPING_ACCURACY_FLOOR = 0.80
 
 

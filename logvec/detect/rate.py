@@ -120,8 +120,21 @@ class RateModel:
         baseline's rate scaled by how many lines this stream had in the window, puts it below `p_value`. The
         scaling keeps a worker that reads some of the partitions, or a quiet hour of the whole stream, from
         looking like a drop of every frequent template."""
+        return bool(self.drops_in([key], np.array([observed]), window_lines)[0])
+
+    def drops_in(self, keys: list[tuple[str, int]], observed: np.ndarray, window_lines: int) -> np.ndarray:
+        """`is_drop` for many watched pairs of one window at once: two vectorized cdfs, not a frozen
+        distribution per pair (a backfill closes thousands of windows)."""
         scale = window_lines / max(self.lines_per_window_, 1e-9)
-        return bool(self.distribution(key, self.drop_low_[key] * scale).cdf(observed) < self.p_value)
+        mean = np.maximum(np.array([self.drop_low_[k] for k in keys]) * scale, 1e-9)
+        size = np.array([self.size_.get(k) or np.nan for k in keys])
+        bursty = ~np.isnan(size)
+        cdf = np.empty(len(keys))
+        cdf[~bursty] = stats.poisson.cdf(observed[~bursty], mean[~bursty])
+        if bursty.any():
+            s = size[bursty]
+            cdf[bursty] = stats.nbinom.cdf(observed[bursty], s, s / (s + mean[bursty]))
+        return cdf < self.p_value
 
     def distribution(self, key: tuple[str, int], mean: float):
         """A window's count of `key` at this mean: negative binomial with the baseline's dispersion when the
@@ -241,12 +254,15 @@ class RateTracker:
             return []
         closing = {k: self._open.pop(k) for k in [k for k in self._open if k[2] <= before]}
         events = [self._event("storm", (k[0], k[1]), k[2], s.count) for k, s in closing.items() if s.storm]
+        watched = list(self.model.drop_low_)
         for wi in sorted(done):
             lines = self._active.pop(wi)
-            for key in self.model.drop_low_:
-                got = closing.get((key[0], key[1], wi), _Window()).count
-                if self.model.is_drop(key, got, lines):
-                    events.append(self._event("drop", key, wi, got))
+            if not watched:
+                continue
+            got = np.array([closing[k].count if (k := (key[0], key[1], wi)) in closing else 0 for key in watched])
+            for key, n, drop in zip(watched, got.tolist(), self.model.drops_in(watched, got, lines).tolist()):
+                if drop:
+                    events.append(self._event("drop", key, wi, n))
         return events
 
     def close_all(self) -> list[RateEvent]:

@@ -40,7 +40,8 @@ class KafkaDeadLetters:
                 headers += [("logvec-topic", parts[0].encode()), ("logvec-partition", parts[1].encode()),
                             ("logvec-offset", parts[2].encode())]
             value = d.raw_bytes if d.raw_bytes is not None else d.raw.encode("utf-8")
-            self._producer.send(self.topic, value=value, headers=headers)
+            # keyed by origin: a compacted topic keeps each dead line once however often it is re-read
+            self._producer.send(self.topic, key=d.origin.encode(), value=value, headers=headers)
         self._producer.flush()
         self.count += len(letters)
 

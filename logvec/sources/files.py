@@ -11,10 +11,12 @@ import gzip
 import io
 import os
 import time
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from logvec.deadletter import DeadLetter
 from logvec.records import RawBatch
 
 
@@ -50,37 +52,72 @@ def decode_line(raw: bytes, max_bytes: int) -> tuple[str, str]:
     return text, ",".join(flags)
 
 
-def _read_line(f: BinaryIO, max_bytes: int) -> bytes:
-    """One line, at most max_bytes+1 of it kept in memory; b'' at EOF."""
-    line = f.readline(max_bytes + 1)
-    if len(line) > max_bytes and not line.endswith(b"\n"):
-        while True:  # skip the rest of an oversized line without holding it
-            rest = f.readline(1 << 20)
-            if not rest or rest.endswith(b"\n"):
-                break
-        return line + b"\n"
-    return line
+CHUNK = 1 << 20  # bytes read at a time: lines are split and decoded a batch at once, not one by one
+BOM = b"\xef\xbb\xbf"
+
+
+def _raw_lines(f: BinaryIO, max_bytes: int) -> Iterator[list[bytes]]:
+    """Lines of bytes without their newline, a chunk's worth at a time. A line longer than `max_bytes` keeps
+    its first max_bytes+1 bytes (so that it reads as too long) and the rest is skipped unread into memory."""
+    tail = b""  # the start of a line whose end has not come yet
+    skipping = False  # inside the rest of an oversized line
+    read = getattr(f, "read1", f.read)  # what is there now: a pipe's lines are not held back for a full chunk
+    while chunk := read(CHUNK):
+        if skipping:
+            cut = chunk.find(b"\n")
+            if cut < 0:
+                continue
+            chunk, skipping = chunk[cut + 1:], False
+        parts = (tail + chunk).split(b"\n")
+        tail = parts.pop()
+        if len(tail) > max_bytes:
+            parts.append(tail[:max_bytes + 1])
+            tail, skipping = b"", True
+        if parts:
+            yield parts
+    if tail:
+        yield [tail]
+
+
+def _decode_batch(raw: list[bytes], name: str, start: int, max_bytes: int) -> RawBatch:
+    """One decode and one split for the batch; the rare batch with a long line, a carriage return or bytes
+    that are not UTF-8 is decoded line by line, to flag exactly those lines."""
+    origins = [f"{name}:{i}" for i in range(start + 1, start + len(raw) + 1)]
+    joined = b"\n".join(raw)
+    if b"\r" in joined:
+        raw = [line.rstrip(b"\r") for line in raw]
+        joined = b"\n".join(raw)
+    if start == 0 and raw[0].startswith(BOM):  # a file saved with a byte-order mark: not part of its first line
+        raw = [raw[0][len(BOM):], *raw[1:]]
+        joined = joined[len(BOM):]
+    if max(map(len, raw)) <= max_bytes:
+        try:
+            return RawBatch(joined.decode("utf-8").split("\n"), origins, [""] * len(raw))
+        except UnicodeDecodeError:
+            pass
+    decoded = [decode_line(line, max_bytes) for line in raw]
+    return RawBatch([text for text, _ in decoded], origins, [flag for _, flag in decoded])
 
 
 def _batches_from(f: BinaryIO, name: str, batch_size: int, max_bytes: int, start: int = 0) -> Iterator[RawBatch]:
-    lines: list[str] = []
-    origins: list[str] = []
-    flags: list[str] = []
+    pending: list[bytes] = []
     n = start
-    while True:
-        raw = _read_line(f, max_bytes)
-        if not raw:
-            break
-        n += 1
-        text, flag = decode_line(raw.rstrip(b"\r\n"), max_bytes)
-        lines.append(text)
-        origins.append(f"{name}:{n}")
-        flags.append(flag)
-        if len(lines) >= batch_size:
-            yield RawBatch(lines, origins, flags)
-            lines, origins, flags = [], [], []
-    if lines:
-        yield RawBatch(lines, origins, flags)
+    broken = None
+    try:
+        for lines in _raw_lines(f, max_bytes):
+            pending += lines
+            while len(pending) >= batch_size:
+                yield _decode_batch(pending[:batch_size], name, n, max_bytes)
+                n += batch_size
+                del pending[:batch_size]
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:  # a cut or damaged .gz: keep what came before it
+        broken = e
+    if pending:
+        yield _decode_batch(pending, name, n, max_bytes)
+        n += len(pending)
+    if broken is not None:
+        reason = f"compressed file ends or breaks here ({broken or type(broken).__name__}): the rest is unreadable"
+        yield RawBatch([], [], dead=[DeadLetter(f"{name}:{n + 1}", reason, "")])
 
 
 def iter_stream_batches(stream: BinaryIO, name: str, batch_size: int, max_bytes: int) -> Iterator[RawBatch]:

@@ -135,7 +135,8 @@ class KafkaSource:
         self._closed = False
 
     # ------------------------------------------------------------ group membership
-    def _open(self):
+    def open(self) -> Any:
+        """Connect and subscribe (iterating opens it too); returns the kafka-python consumer."""
         from kafka import KafkaConsumer
 
         c = self.config
@@ -155,7 +156,9 @@ class KafkaSource:
         return self.consumer
 
     # ------------------------------------------------------------ batches
-    def _to_batch(self, polled: dict) -> RawBatch:
+    def to_batch(self, polled: dict) -> RawBatch:
+        """A poll's messages (`KafkaConsumer.poll`'s answer) as one batch: decoded lines, their ids
+        (topic/partition/offset), and dead letters for what cannot be a line."""
         batch = RawBatch([], [], meta=[], screened=True)
         for tp, messages in polled.items():
             if not messages:
@@ -221,7 +224,7 @@ class KafkaSource:
                 CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(high - self.consumer.position(tp), 0))
 
     def __iter__(self) -> Iterator[RawBatch]:
-        consumer = self.consumer or self._open()
+        consumer = self.consumer or self.open()
         # a group still forming or rebalancing, or a partition not yet read to its end, is not an idle topic;
         # how long that may last is bounded by the session and rebalance timeouts
         settle_s = self.config.session_timeout + self.config.max_poll_interval
@@ -230,7 +233,7 @@ class KafkaSource:
         while not self._closed:
             polled = self._poll(consumer, quiet)
             quiet = not polled
-            batch = self._to_batch(polled) if polled else RawBatch([], [])
+            batch = self.to_batch(polled) if polled else RawBatch([], [])
             if polled:
                 self._update_lag()
                 if idle is not None:

@@ -68,8 +68,11 @@ class Hit:
         rid, ts, service, level, message, template, tid, anomaly, ascore, reason, flags, kinds = row
         when = None
         if ts is not None and not math.isnan(ts):
-            dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-            when = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
+            try:
+                dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+                when = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
+            except (OverflowError, OSError, ValueError):  # stored by a release that let such times in
+                when = None
         return cls(rid, round(float(score), 6), message or "", template or "", tid, when, service or "",
                    level or "", bool(anomaly), ascore, reason or "", flags or "", split_kinds(kinds))
 

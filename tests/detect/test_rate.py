@@ -160,3 +160,25 @@ def test_lines_for_a_window_already_judged_are_not_counted_again():
     events += tracker.add(["svc"] * len(later), np.zeros(len(later), dtype=np.int64), later,
                           [f"b{i}" for i in range(len(later))]).events
     assert [e for e in events if e.kind == "drop"] == []
+
+
+def test_drops_of_many_pairs_at_once_agree_with_each_pair_judged_alone():
+    """A steady pair (Poisson) and a bursty one (negative binomial), judged together for one window, give what
+    each one's own scipy distribution gives."""
+    rng = np.random.default_rng(3)
+    ts = np.arange(0, 7200, 1.0)
+    steady = np.zeros(len(ts), dtype=np.int64)
+    bursty = np.where(rng.random(len(ts)) < 0.5 * (1 + np.sin(ts / 300)), 1, 2)  # a rate that swings
+    model = RateModel(window="1m", p_value=1e-3).fit(["svc"] * (2 * len(ts)), np.concatenate([steady, bursty]),
+                                                      np.concatenate([ts, ts]))
+    keys = [("svc", 0), ("svc", 1), ("svc", 2)]
+    for k in keys:  # watch every pair, bursty ones too (the fit watches only pairs whose silence is news)
+        model.drop_low_.setdefault(k, model.expected_[k] * 0.8)
+    assert model.size_[("svc", 0)] is None and model.size_[("svc", 1)] and model.size_[("svc", 2)]
+    for lines in (60, 120, 40):
+        for observed in range(0, 80, 3):
+            got = model.drops_in(keys, np.full(len(keys), observed), lines).tolist()
+            scale = lines / model.lines_per_window_
+            alone = [bool(model.distribution(k, model.drop_low_[k] * scale).cdf(observed) < model.p_value)
+                     for k in keys]
+            assert got == alone, (lines, observed)

@@ -157,7 +157,7 @@ def test_a_member_that_works_between_polls_still_joins(broker, caplog):
                                session_timeout=6)
     caplog.set_level("INFO", logger="kafka.coordinator")
     source = KafkaSource(config, max_line_bytes=65536)
-    consumer = source._open()
+    consumer = source.open()
     try:
         deadline = time.monotonic() + 30
         while not consumer.assignment() and time.monotonic() < deadline:
