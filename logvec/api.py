@@ -21,13 +21,14 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from logvec.config import PipelineConfig
 from logvec.model import ModelError
 from logvec.pipeline import Runner
 from logvec.store import Hit, SearchFilters
+from logvec.store.base import StoreCorruptError
 from logvec.timeparse import parse_time_arg
 
 
@@ -54,6 +55,11 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> Fa
 
     app = FastAPI(title="logvec", version="0.1.0", lifespan=lifespan,
                   description="Similar past log lines, and why lines were flagged.")
+
+    @app.exception_handler(StoreCorruptError)
+    def damaged_store(request: Request, e: StoreCorruptError) -> JSONResponse:
+        """A damaged store is the server's state, said plainly: 503 with what is wrong, not a bare 500."""
+        return JSONResponse({"detail": str(e)}, status_code=503)
 
     def when(text: str | None, name: str) -> float | None:
         if not text:

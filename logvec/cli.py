@@ -34,7 +34,7 @@ DataDirOpt = typer.Option(None, "--data-dir", "-d", help="model, store and dead 
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)  # one line to grep
     raise typer.Exit(code)
 
 
@@ -267,12 +267,15 @@ def search(
 ) -> None:
     """Find the stored records most similar to QUERY (cosine similarity, best first)."""
     from logvec.model import ModelError
+    from logvec.store.base import StoreCorruptError
 
     runner = _runner(pipeline, data_dir)
     try:
         hits = runner.search(query, k=k, filters=_filters(service, level, since, until, anomalies))
     except ModelError as e:
         _fail(str(e))
+    except StoreCorruptError as e:
+        _fail(str(e), code=1)
     finally:
         runner.close()
     if format == Format.json:
@@ -295,7 +298,7 @@ def stats(
     data_dir: Optional[Path] = DataDirOpt,
     format: Format = typer.Option(Format.table, "--format"),
 ) -> None:
-    """What the store holds: records, templates, anomalies."""
+    """What the store holds: records, templates, anomalies; and what is wrong with it, if anything."""
     runner = _runner(pipeline, data_dir)
     try:
         s = runner.store.stats()
@@ -305,12 +308,52 @@ def stats(
     s["dead_letters"] = len(runner.dead_letters.read())
     if format == Format.json:
         print(json.dumps(s))
-        return
-    t = Table(show_header=False)
-    for key in ("records", "templates", "anomalies", "sessions", "session_anomalies", "rate_events",
-                "distinct_vectors", "dim", "dead_letters", "path"):
-        t.add_row(key, str(s[key]))
-    out.print(t)
+    else:
+        t = Table(show_header=False)
+        for key in ("records", "redeliveries", "templates", "anomalies", "sessions", "session_anomalies",
+                    "rate_events", "distinct_vectors", "dim", "dead_letters", "path"):
+            if key in s:
+                t.add_row(key, str(s[key]))
+        out.print(t)
+    for problem in s.get("problems", []):
+        err.print(f"[bold red]damaged:[/] {problem}", highlight=False, soft_wrap=True)
+    if s.get("problems"):
+        raise typer.Exit(1)
+
+
+@app.command()
+def doctor(
+    pipeline: Path = PipelineOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+) -> None:
+    """Check a data directory: the model loads, the store's files agree (SQLite integrity, the vector file
+    against its table, every vector of unit length), the dead letters read. Exit 1 when anything is wrong."""
+    from logvec.deadletter import DeadLetterFile
+    from logvec.model import Model, ModelError
+    from logvec.pipeline import Runner
+
+    config = _load(pipeline)
+    runner = Runner(config, data_dir, load_model=False)
+    problems: list[str] = []
+    try:
+        Model.load(runner.model_dir, config)
+    except ModelError as e:
+        problems.append(str(e))
+    try:
+        check = getattr(runner.store, "problems", None)
+        problems += check(thorough=True) if check is not None else []
+    finally:
+        runner.close()
+    if isinstance(runner.dead_letters, DeadLetterFile):
+        torn = [d for d in runner.dead_letters.read() if "torn write" in d.reason]
+        if torn:
+            problems.append(f"{runner.dead_letters.path}: {len(torn)} dead-letter lines were cut short "
+                            f"(first at {torn[0].origin}); the rest read")
+    for problem in problems:
+        err.print(f"[bold red]problem:[/] {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
+    out.print(f"{runner.data_dir}: model, store and dead letters are sound", highlight=False)
 
 
 @app.command()

@@ -135,6 +135,10 @@ class Model:
                 parts = pickle.load(f)
         except FileNotFoundError:
             raise ModelError(f"no model in {d}: run `logvec fit` or `logvec run` first") from None
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
+                IndexError, KeyError) as e:  # what a cut or overwritten file raises while it is read
+            raise ModelError(f"the model in {d} is damaged ({type(e).__name__}: {e}); refit it with `logvec fit` "
+                             "or move the directory away") from None
         if meta.get("format") != FORMAT_VERSION:
             raise ModelError(f"{d}: model format {meta.get('format')} is not {FORMAT_VERSION}; refit it")
         if config is not None and meta.get("pipeline_hash") != config.fit_hash():

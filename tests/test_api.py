@@ -63,3 +63,14 @@ def test_a_model_of_another_pipeline_is_reported_not_served(tmp_path, hdfs_log):
     c = TestClient(create_app(load_pipeline(PIPELINES / "bow.yaml"), tmp_path))
     r = c.get("/readyz")
     assert r.status_code == 503 and "another pipeline configuration" in r.json()["reason"]
+
+
+def test_a_damaged_store_is_a_503_that_says_what_is_wrong(tmp_path, hdfs_log):
+    data = tmp_path / "d"
+    logvec_cli("run", "-p", PIPELINES / "default.yaml", "-i", hdfs_log, "-d", data)
+    vectors = data / "store" / "vectors.f32"
+    vectors.write_bytes(vectors.read_bytes()[:-4096])
+    client = TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), data))
+    r = client.get("/api/search", params={"q": "Receiving block blk_1"})
+    assert r.status_code == 503 and "was cut short" in r.json()["detail"]
+    assert client.get("/api/stats").json()["problems"]

@@ -111,3 +111,58 @@ def test_a_rerun_of_the_same_input_adds_no_dead_letter_twice(tmp_path):
         assert summary["dead_letters"] == 1  # what this run met
     letters = DeadLetterFile(tmp_path / "d" / "dead-letters.jsonl").read()
     assert [d.origin for d in letters] == [f"{log.resolve()}:2"]  # what the place holds: once
+
+
+@pytest.fixture(scope="module")
+def sound_data(tmp_path_factory, hdfs_log):
+    data = tmp_path_factory.mktemp("sound") / "d"
+    logvec_cli("run", "-p", DEFAULT, "-i", hdfs_log, "-d", data)
+    return data
+
+
+def damaged(sound_data, tmp_path, harm) -> object:
+    import shutil
+
+    data = tmp_path / "d"
+    shutil.copytree(sound_data, data)
+    harm(data)
+    return data
+
+
+def cut_vectors(data):
+    f = data / "store" / "vectors.f32"
+    f.write_bytes(f.read_bytes()[:-4096])
+
+
+def scramble_vectors(data):
+    import numpy as np
+
+    f = data / "store" / "vectors.f32"
+    f.write_bytes(np.random.default_rng(0).bytes(f.stat().st_size))
+
+
+def cut_model(data):
+    f = data / "model" / "model.pkl"
+    f.write_bytes(f.read_bytes()[:100])
+
+
+def test_doctor_passes_a_sound_data_directory(sound_data):
+    proc = logvec_cli("doctor", "-p", DEFAULT, "-d", sound_data)
+    assert b"sound" in proc.stdout
+
+
+@pytest.mark.parametrize("harm,said,search_exit", [
+    (cut_vectors, "was cut short", 1),
+    (lambda d: (d / "store" / "meta.json").unlink(), "meta.json is missing", 1),
+    (scramble_vectors, "not of unit length", None),
+    (cut_model, "is damaged", 2),
+], ids=["vectors cut", "meta deleted", "vectors overwritten", "model cut"])
+def test_a_damaged_data_directory_is_named_not_searched_blind(sound_data, tmp_path, harm, said, search_exit):
+    data = damaged(sound_data, tmp_path, harm)
+    doctor = logvec_cli("doctor", "-p", DEFAULT, "-d", data, check=False)
+    assert doctor.returncode == 1 and said in doctor.stderr.decode(), doctor.stderr.decode()
+    search = logvec_cli("search", "Receiving block blk_1", "-p", DEFAULT, "-d", data, "--format", "json",
+                        check=False)
+    if search_exit is not None:  # refused with one line saying why, never a traceback or an empty answer
+        assert search.returncode == search_exit and said in search.stderr.decode()
+        assert b"Traceback" not in search.stderr

@@ -383,6 +383,35 @@ class LocalStore:
         if self.dim is None:
             self.dim = self._read_dim()
 
+    def problems(self, thorough: bool = False) -> list[str]:
+        """What is wrong with the store's files, each said in a sentence ([] when nothing): the dimension
+        missing, the vector file shorter than the table says; `thorough` also runs SQLite's integrity check and
+        reads every vector (each is of unit length or zero; random bytes are not)."""
+        self._refresh()
+        out = []
+        if self._n_vectors and self.dim is None:
+            out.append(f"{self.path / 'meta.json'} is missing: the {self._n_vectors} stored vectors have no dimension")
+        vec_file = self.path / "vectors.f32"
+        size = vec_file.stat().st_size if vec_file.exists() else 0
+        if self.dim and size < self._n_vectors * self.dim * 4:
+            out.append(f"{vec_file} holds {size // (self.dim * 4)} vectors but records.sqlite knows "
+                       f"{self._n_vectors}: the file was cut short")
+        if not thorough:
+            return out
+        verdict = self._db.execute("PRAGMA integrity_check").fetchone()[0]
+        if verdict != "ok":
+            out.append(f"{self.path / 'records.sqlite'} fails SQLite's integrity check: {verdict}")
+        if self.dim and not out:
+            matrix = self._vectors()
+            bad = 0
+            for start in range(0, len(matrix), 65536):
+                norms = np.linalg.norm(np.asarray(matrix[start:start + 65536], dtype=np.float64), axis=1)
+                bad += int(np.sum(~(np.isclose(norms, 1.0, atol=1e-3) | (norms == 0))))
+            if bad:
+                out.append(f"{vec_file}: {bad} of {len(matrix)} vectors are not of unit length (overwritten or "
+                           "damaged bytes)")
+        return out
+
     def stats(self) -> dict:
         self._refresh()
         records, templates, anomalies, writes = self._db.execute(
@@ -391,8 +420,8 @@ class LocalStore:
         sessions, session_anomalies = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(is_anomaly), 0) FROM sessions").fetchone()
         rate_events = self._db.execute("SELECT COUNT(*) FROM rate_events").fetchone()[0]
-        return {"records": records, "redeliveries": writes - records, "templates": templates, "anomalies": anomalies,
-                "sessions": sessions,
+        return {"problems": self.problems(), "records": records, "redeliveries": writes - records,
+                "templates": templates, "anomalies": anomalies, "sessions": sessions,
                 "session_anomalies": session_anomalies, "rate_events": rate_events,
                 "distinct_vectors": self._n_vectors, "dim": self.dim, "path": str(self.path)}
 
@@ -400,11 +429,11 @@ class LocalStore:
         if self._matrix is None or len(self._matrix) != self._n_vectors:
             if not self._n_vectors:
                 return np.zeros((0, self.dim or 0), dtype=np.float32)
-            if self.dim is None:
-                raise StoreCorruptError(f"{self.path} holds {self._n_vectors} vectors but no meta.json giving their "
-                                        "dimension: the store is damaged")
+            problems, dim = self.problems(), self.dim
+            if problems or dim is None:
+                raise StoreCorruptError("the store is damaged: " + "; ".join(problems) + " (logvec doctor)")
             self._matrix = np.memmap(self.path / "vectors.f32", dtype=np.float32, mode="r",
-                                     shape=(self._n_vectors, self.dim))
+                                     shape=(self._n_vectors, dim))
         return self._matrix
 
     def _hnsw(self) -> Any:
@@ -493,8 +522,9 @@ class LocalStore:
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         with self._lock:
             self._refresh()
-            if self.dim is None or not self._n_vectors:
+            if not self._n_vectors:
                 return []
+            self._vectors()  # a damaged store is an error that says how, not an empty answer
             if len(query) != self.dim:
                 raise StoreDimensionError(f"query has {len(query)} dimensions, the store holds {self.dim}")
             where, args = self._where(filters)
