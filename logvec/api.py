@@ -28,7 +28,7 @@ from logvec.config import PipelineConfig
 from logvec.model import ModelError
 from logvec.pipeline import Runner
 from logvec.store import Hit, SearchFilters
-from logvec.store.base import StoreCorruptError
+from logvec.store.base import StoreCorruptError, StoreUnavailableError
 from logvec.timeparse import parse_time_arg
 
 
@@ -57,8 +57,10 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None) -> Fa
                   description="Similar past log lines, and why lines were flagged.")
 
     @app.exception_handler(StoreCorruptError)
-    def damaged_store(request: Request, e: StoreCorruptError) -> JSONResponse:
-        """A damaged store is the server's state, said plainly: 503 with what is wrong, not a bare 500."""
+    @app.exception_handler(StoreUnavailableError)
+    def store_problem(request: Request, e: Exception) -> JSONResponse:
+        """A damaged or unreachable store is the server's state, said plainly: 503 with what is wrong, not a
+        bare 500."""
         return JSONResponse({"detail": str(e)}, status_code=503)
 
     def when(text: str | None, name: str) -> float | None:

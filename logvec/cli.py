@@ -103,6 +103,7 @@ def run(
     from logvec.pipeline import dead_letter_place, tune_gc
     from logvec.sources import KafkaUnavailableError, open_source
     from logvec.store import StoreDimensionError
+    from logvec.store.base import StoreUnavailableError
 
     import logging
 
@@ -160,6 +161,9 @@ def run(
     except StoreDimensionError as e:
         _fail(str(e))
     except KafkaUnavailableError as e:
+        _fail(str(e), code=1)
+    except StoreUnavailableError as e:  # what was stored and committed before it, then why it stopped
+        report(runner.summary)
         _fail(str(e), code=1)
     finally:
         batches.close()
@@ -534,5 +538,13 @@ def index_delete(pipeline: Path = PipelineOpt, yes: bool = typer.Option(False, "
     out.print(f"deleted: {', '.join(store.delete()) or 'nothing'}", highlight=False)
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def main() -> None:
+    """The `logvec` command. A server that does not answer (after its retries) is one line and exit 1, in every
+    command; a bug still shows its traceback."""
+    from logvec.store.base import StoreUnavailableError
+
+    try:
+        app()
+    except StoreUnavailableError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)

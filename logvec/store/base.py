@@ -20,6 +20,10 @@ class StoreDimensionError(ValueError):
     """Vectors of one dimension offered to a store that holds another."""
 
 
+class StoreUnavailableError(RuntimeError):
+    """A store's server did not answer, after its retries: nothing was written, the batch is not committed."""
+
+
 class StoreCorruptError(RuntimeError):
     """The store's files disagree (a vector file shorter than its table says): refuse to write more."""
 

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -25,7 +26,14 @@ import numpy as np
 from logvec.config import OpenSearchStoreConfig
 from logvec.deadletter import DeadLetter
 from logvec.records import RecordBatch
-from logvec.store.base import Hit, SearchFilters, SessionRow, StoreDimensionError, split_kinds
+from logvec.store.base import (
+    Hit,
+    SearchFilters,
+    SessionRow,
+    StoreDimensionError,
+    StoreUnavailableError,
+    split_kinds,
+)
 from logvec.vectorize.base import Vectors
 
 if TYPE_CHECKING:
@@ -35,10 +43,6 @@ log = logging.getLogger("logvec.opensearch")
 RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
-class StoreUnavailableError(RuntimeError):
-    """OpenSearch did not confirm a batch after every retry."""
-
-
 # fields added to the record mapping since the first release: created with new indices, added to old ones
 ADDED_FIELDS = {"anomaly_kinds": {"type": "keyword"}, "session_kinds": {"type": "keyword"},
                 "late_reason": {"type": "text"}, "late_kinds": {"type": "keyword"}}
@@ -46,6 +50,9 @@ ADDED_FIELDS = {"anomaly_kinds": {"type": "keyword"}, "session_kinds": {"type": 
 
 def make_client(config: OpenSearchStoreConfig, **kw):
     from opensearchpy import OpenSearch, RequestsHttpConnection
+
+    # the client logs every failed request with a traceback; logvec says each failure once, in one line
+    logging.getLogger("opensearch").setLevel(logging.ERROR)
 
     options: dict = {"hosts": config.hosts, "timeout": config.timeout, "verify_certs": config.tls.verify,
                      "ssl_show_warn": config.tls.verify}
@@ -75,6 +82,23 @@ def score_to_cosine(score: float, space: str) -> float:
     if space == "innerproduct":
         return score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score
     return 1.0 - (1.0 / score - 1.0) / 2.0  # l2: score = 1 / (1 + d²), d² = 2 - 2cos
+
+
+def _answering(method):
+    """A read whose server does not answer raises StoreUnavailableError naming it, not a transport traceback."""
+
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        from opensearchpy.exceptions import ConnectionError as OSConnectionError
+        from opensearchpy.exceptions import ConnectionTimeout
+
+        try:
+            return method(self, *args, **kwargs)
+        except (OSConnectionError, ConnectionTimeout) as e:
+            raise StoreUnavailableError(f"OpenSearch at {', '.join(self.config.hosts)} does not answer "
+                                        f"({type(e).__name__})") from None
+
+    return read
 
 
 class OpenSearchStore:
@@ -110,7 +134,7 @@ class OpenSearchStore:
             }},
         }
 
-    def alias_target(self) -> str | None:
+    def alias_target(self) -> str | None:  # not @_answering: writes retry its connection errors
         from opensearchpy.exceptions import NotFoundError
 
         try:
@@ -158,6 +182,7 @@ class OpenSearchStore:
             self.client.indices.delete(index=n, ignore=[404])
         return names
 
+    @_answering
     def info(self) -> dict:
         target = self.alias_target()
         if target is None:
@@ -198,6 +223,7 @@ class OpenSearchStore:
         dead: list[DeadLetter] = []
         b = self.config.bulk
         delay = b.backoff
+        last_error = ""
         for attempt in range(b.max_retries + 1):
             retry: dict[str, int] = {}
             try:
@@ -217,6 +243,7 @@ class OpenSearchStore:
                     status = int(res.get("status", 0))
                     if status in RETRY_STATUS:
                         retry[rid] = pending[rid]
+                        last_error = f"status {status}"
                     else:
                         err = res.get("error", {})
                         why = err.get("reason", str(err)) if isinstance(err, dict) else str(err)
@@ -226,7 +253,10 @@ class OpenSearchStore:
                 if not _retryable(e):
                     raise
                 retry = pending
-                log.warning("bulk write failed (%s); retry %d/%d in %.1fs", e, attempt + 1, b.max_retries, delay)
+                last_error = f"{type(e).__name__}: {str(e)[:200]}"
+                if attempt < b.max_retries:
+                    log.warning("bulk write failed (%s); retry %d/%d in %.1fs", last_error, attempt + 1,
+                                b.max_retries, delay)
             if not retry:
                 return dead
             pending = retry
@@ -235,7 +265,8 @@ class OpenSearchStore:
                 time.sleep(delay)
                 delay = min(delay * 2, b.max_backoff)
         raise StoreUnavailableError(
-            f"OpenSearch did not confirm {len(pending)} documents after {b.max_retries} retries")
+            f"OpenSearch at {', '.join(self.config.hosts)} did not confirm {len(pending)} documents after "
+            f"{b.max_retries} retries (last: {last_error}); nothing of this batch is committed")
 
     def upsert_sessions(self, rows: list[SessionRow]) -> None:
         if not rows:
@@ -281,6 +312,7 @@ class OpenSearchStore:
         helpers.bulk(self.client, actions, chunk_size=self.config.bulk.chunk_size,
                      max_retries=self.config.bulk.max_retries)
 
+    @_answering
     def rate_events(self, kind: str | None = None, limit: int = 100) -> list[dict]:
         query = {"term": {"kind": kind}} if kind else {"match_all": {}}
         res = self.client.search(index=f"{self.config.index}-events", ignore=[404], body={
@@ -292,6 +324,7 @@ class OpenSearchStore:
             out.append(e)
         return out
 
+    @_answering
     def sessions(self, anomalies_only: bool = False, limit: int = 100) -> list[dict]:
         query = {"term": {"is_anomaly": True}} if anomalies_only else {"match_all": {}}
         res = self.client.search(index=f"{self.config.index}-sessions", ignore=[404], body={
@@ -299,11 +332,13 @@ class OpenSearchStore:
         return [h["_source"] for h in res.get("hits", {}).get("hits", [])]
 
     # ------------------------------------------------------------ reads
+    @_answering
     def count(self) -> int:
         self.client.indices.refresh(index=self.config.index, ignore=[404])
         res = self.client.count(index=self.config.index, ignore=[404])
         return int(res.get("count", 0))
 
+    @_answering
     def stats(self) -> dict:
         n = self.count()
         anomalies = self.client.count(index=self.config.index, ignore=[404],
@@ -353,6 +388,7 @@ class OpenSearchStore:
             knn["method_parameters"] = {"ef_search": self.config.knn.ef_search}
         return body
 
+    @_answering
     def knn(self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None,
             message: str | None = None) -> list[Hit]:
         res = self.client.search(index=self.config.index, body=self.knn_query(vector, k, filters))

@@ -297,3 +297,42 @@ def test_opensearch_pipeline_defaults_and_environment(monkeypatch):
     monkeypatch.setenv("OPENSEARCH_INDEX", "prod-logs")
     cfg = load_pipeline(PIPELINES / "opensearch.yaml")
     assert cfg.store.hosts == ["https://search.example:9200"] and cfg.store.index == "prod-logs"
+
+
+def test_an_opensearch_that_does_not_answer_is_one_line_and_exit_1(tmp_path, hdfs_log):
+    """Nothing listens: `stats` and `search` say so in one line; `run` retries, prints what it did, says why it
+    stopped, exit 1 — no transport traceback."""
+    from logvec.testing.servers import free_port
+
+    env = {"OPENSEARCH_URL": f"http://127.0.0.1:{free_port()}", "OPENSEARCH_INDEX": "gone"}
+    pipe = tmp_path / "down.yaml"
+    pipe.write_text(f"extends: {PIPELINES / 'opensearch.yaml'}\nstore:\n  type: opensearch\n"
+                    "  bulk: {max_retries: 1, backoff: 100ms, max_backoff: 200ms}\n")
+    for command in (["stats", "-p", pipe, "-d", tmp_path / "d"],
+                    ["search", "Receiving block", "-p", pipe, "-d", tmp_path / "d"]):
+        proc = logvec_cli(*command, env=env, check=False)
+        if command[0] == "search":  # no model yet: said before the store is asked
+            assert proc.returncode == 2 and b"no model" in proc.stderr
+            continue
+        assert proc.returncode == 1 and b"does not answer" in proc.stderr and b"Traceback" not in proc.stderr
+    run = logvec_cli("run", "-p", pipe, "-i", hdfs_log, "-d", tmp_path / "d", "--format", "json", env=env,
+                     check=False)
+    assert run.returncode == 1 and b"Traceback" not in run.stderr, run.stderr.decode()[-2000:]
+    assert b"did not confirm" in run.stderr and b"nothing of this batch is committed" in run.stderr
+    assert json.loads(run.stdout)["records"] == 0  # the summary of what was stored: nothing
+    search = logvec_cli("search", "Receiving block", "-p", pipe, "-d", tmp_path / "d", env=env, check=False)
+    assert search.returncode == 1 and b"does not answer" in search.stderr  # a model now; the store is asked
+
+
+def test_the_api_answers_503_when_opensearch_does_not(tmp_path, hdfs_log, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from logvec.api import create_app
+    from logvec.config import load_pipeline
+    from logvec.testing.servers import free_port
+
+    monkeypatch.setenv("OPENSEARCH_URL", f"http://127.0.0.1:{free_port()}")
+    logvec_cli("fit", "-p", PIPELINES / "opensearch.yaml", "-i", hdfs_log, "-d", tmp_path / "d")
+    client = TestClient(create_app(load_pipeline(PIPELINES / "opensearch.yaml"), tmp_path / "d"))
+    r = client.get("/api/search", params={"q": "Receiving block blk_1"})
+    assert r.status_code == 503 and "does not answer" in r.json()["detail"]
