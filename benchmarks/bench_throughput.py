@@ -35,51 +35,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SHARED = ROOT.parent / "shared" / "data"
 
-DRAIN3_CHILD = r"""
-import re, sys, time, yaml
-from pathlib import Path
-from drain3 import TemplateMiner
-from drain3.template_miner_config import TemplateMinerConfig
-from drain3.masking import MaskingInstruction
-from logvec.masking import BUILTIN_PATTERNS
-mode, log, pipeline = sys.argv[1], sys.argv[2], sys.argv[3]
-spec = yaml.safe_load(Path(pipeline).read_text())
-if "extends" in spec:
-    spec = {**yaml.safe_load((Path(pipeline).parent / spec["extends"]).read_text()), **spec}
-names = spec["masking"]["builtin"]
-headers = [re.compile(p) for p in spec["parse"]["patterns"]]
-cfg = TemplateMinerConfig()
-cfg.drain_sim_th, cfg.drain_depth = spec["templates"]["sim_th"], spec["templates"]["depth"]
-cfg.drain_max_children = spec["templates"]["max_children"]
-cfg.drain_extra_delimiters = spec["templates"]["extra_delimiters"]
-cfg.profiling_enabled = False
-if mode != "cached":
-    cfg.masking_instructions = [MaskingInstruction(BUILTIN_PATTERNS[n], n.upper()) for n in names]
-tm = TemplateMiner(config=cfg)
-masks = re.compile("(?<![a-zA-Z0-9])(?:" + "|".join(f"(?P<{n}>{BUILTIN_PATTERNS[n]})" for n in names) + ")")
-seen = {}
-def message(line):
-    for rx in headers:
-        m = rx.match(line)
-        if m:
-            return m.group("message")
-    return line
-n = 0
-with open(log, encoding="utf-8", errors="replace") as f:
-    for line in f:
-        line = line.rstrip("\n")
-        if mode == "raw":
-            tm.add_log_message(line)
-        elif mode == "parsed":
-            tm.add_log_message(message(line))
-        else:
-            masked = masks.sub(lambda m: "<" + m.lastgroup.upper() + ">", message(line))
-            if masked not in seen:
-                seen[masked] = tm.add_log_message(masked)["cluster_id"]
-        n += 1
-print(n, len(tm.drain.clusters))
-"""
-
 
 def run_child(cmd: list[str]) -> tuple[str, float, int]:
     """(stdout, wall seconds from spawn to exit, peak RSS bytes) of one child process."""
@@ -121,7 +76,8 @@ def main() -> None:
         n = sum(1 for _ in open(log, "rb"))
         if not a.skip_drain3:
             for mode in ("raw", "parsed", "cached"):
-                out, wall, rss = run_child([sys.executable, "-c", DRAIN3_CHILD, mode, str(log), a.pipeline])
+                out, wall, rss = run_child([sys.executable, str(HERE / "peers" / "drain3_only.py"), mode, str(log),
+                                            a.pipeline])
                 lines, templates = map(int, out.split())
                 results[f"drain3-{mode}"] = {"wall_seconds": [wall], "peak_rss_mib": rss / 2**20,
                                              "templates": templates}

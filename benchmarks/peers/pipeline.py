@@ -25,12 +25,10 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-import yaml
-from drain3 import TemplateMiner
-from drain3.template_miner_config import TemplateMinerConfig
+from settings import drain3_miner, mask_regex
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from logvec.masking import BUILTIN_PATTERNS
+from logvec.config import load_pipeline
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (id TEXT PRIMARY KEY, ts REAL, service TEXT, level TEXT, message TEXT,
@@ -62,32 +60,18 @@ def main() -> None:
     ap.add_argument("--input", required=True)
     ap.add_argument("--data-dir", required=True)
     a = ap.parse_args()
-    spec = yaml.safe_load(Path(a.pipeline).read_text())
-    base = spec.get("extends")
-    if base:
-        spec = {**yaml.safe_load((Path(a.pipeline).parent / base).read_text()), **spec}
+    config = load_pipeline(a.pipeline)  # the settings only: reading them is not the work measured
     stages: dict[str, float] = defaultdict(float)
     t_all = time.perf_counter()
 
-    headers = [re.compile(p) for p in spec["parse"]["patterns"]]
-    names = spec["masking"]["builtin"]
-    # the masks as logvec compiles them: no mask starts right after a letter or digit, so one look-behind turns
-    # those positions away before the alternatives are tried
-    masks = re.compile("(?<![a-zA-Z0-9])(?:" + "|".join(f"(?P<{n}>{BUILTIN_PATTERNS[n]})" for n in names) + ")")
-    placeholder = {n: f"<{n.upper()}>" for n in names}
-    tcfg = TemplateMinerConfig()
-    tcfg.drain_sim_th = spec["templates"]["sim_th"]
-    tcfg.drain_depth = spec["templates"]["depth"]
-    tcfg.drain_max_children = spec["templates"]["max_children"]
-    tcfg.drain_extra_delimiters = spec["templates"]["extra_delimiters"]
-    tcfg.profiling_enabled = False
-    miner = TemplateMiner(config=tcfg)
+    headers = [re.compile(p) for p in config.parse.patterns]
+    masks, placeholder = mask_regex(config)
+    miner = drain3_miner(config)
     template_of: dict[str, int] = {}
     row_of: dict[str, int] = {}
-    tfidf = TfidfVectorizer(max_features=spec["vectorizer"]["max_features"], sublinear_tf=True,
+    tfidf = TfidfVectorizer(max_features=getattr(config.vectorizer, "max_features", 4096), sublinear_tf=True,
                             token_pattern=r"[^\s]+", lowercase=False, dtype=np.float32)
-    warmup = spec.get("run", {}).get("warmup_lines", 20_000)
-    batch_size = spec.get("run", {}).get("batch_size", 4096)
+    warmup, batch_size = config.run.warmup_lines, config.run.batch_size
 
     data = Path(a.data_dir)
     data.mkdir(parents=True, exist_ok=True)

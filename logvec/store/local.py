@@ -388,14 +388,7 @@ class LocalStore:
         missing, the vector file shorter than the table says; `thorough` also runs SQLite's integrity check and
         reads every vector (each is of unit length or zero; random bytes are not)."""
         self._refresh()
-        out = []
-        if self._n_vectors and self.dim is None:
-            out.append(f"{self.path / 'meta.json'} is missing: the {self._n_vectors} stored vectors have no dimension")
-        vec_file = self.path / "vectors.f32"
-        size = vec_file.stat().st_size if vec_file.exists() else 0
-        if self.dim and size < self._n_vectors * self.dim * 4:
-            out.append(f"{vec_file} holds {size // (self.dim * 4)} vectors but records.sqlite knows "
-                       f"{self._n_vectors}: the file was cut short")
+        out = self._file_problems()
         if not thorough:
             return out
         verdict = self._db.execute("PRAGMA integrity_check").fetchone()[0]
@@ -408,8 +401,20 @@ class LocalStore:
                 norms = np.linalg.norm(np.asarray(matrix[start:start + 65536], dtype=np.float64), axis=1)
                 bad += int(np.sum(~(np.isclose(norms, 1.0, atol=1e-3) | (norms == 0))))
             if bad:
-                out.append(f"{vec_file}: {bad} of {len(matrix)} vectors are not of unit length (overwritten or "
-                           "damaged bytes)")
+                out.append(f"{self.path / 'vectors.f32'}: {bad} of {len(matrix)} vectors are not of unit length "
+                           "(overwritten or damaged bytes)")
+        return out
+
+    def _file_problems(self) -> list[str]:
+        """`problems()` without looking again at what other processes committed (the caller just did)."""
+        out = []
+        if self._n_vectors and self.dim is None:
+            out.append(f"{self.path / 'meta.json'} is missing: the {self._n_vectors} stored vectors have no dimension")
+        vec_file = self.path / "vectors.f32"
+        size = vec_file.stat().st_size if vec_file.exists() else 0
+        if self.dim and size < self._n_vectors * self.dim * 4:
+            out.append(f"{vec_file} holds {size // (self.dim * 4)} vectors but records.sqlite knows "
+                       f"{self._n_vectors}: the file was cut short")
         return out
 
     def stats(self) -> dict:
@@ -420,7 +425,7 @@ class LocalStore:
         sessions, session_anomalies = self._db.execute(
             "SELECT COUNT(*), COALESCE(SUM(is_anomaly), 0) FROM sessions").fetchone()
         rate_events = self._db.execute("SELECT COUNT(*) FROM rate_events").fetchone()[0]
-        return {"problems": self.problems(), "records": records, "redeliveries": writes - records,
+        return {"problems": self._file_problems(), "records": records, "redeliveries": writes - records,
                 "templates": templates, "anomalies": anomalies, "sessions": sessions,
                 "session_anomalies": session_anomalies, "rate_events": rate_events,
                 "distinct_vectors": self._n_vectors, "dim": self.dim, "path": str(self.path)}
@@ -429,7 +434,7 @@ class LocalStore:
         if self._matrix is None or len(self._matrix) != self._n_vectors:
             if not self._n_vectors:
                 return np.zeros((0, self.dim or 0), dtype=np.float32)
-            problems, dim = self.problems(), self.dim
+            problems, dim = self._file_problems(), self.dim
             if problems or dim is None:
                 raise StoreCorruptError("the store is damaged: " + "; ".join(problems) + " (logvec doctor)")
             self._matrix = np.memmap(self.path / "vectors.f32", dtype=np.float32, mode="r",
