@@ -110,6 +110,10 @@ def main() -> None:
     print(f"logvec / peer: {result['logvec_over_peer']:.2f}x")
     for name in ("peer", "logvec"):
         print(f"{name} stages (s, last round): {results[name]['stage_seconds'][-1]}")
+    redact = statistics.median(s.get("redact", 0.0) for s in results["logvec"]["stage_seconds"])
+    result["redact_share"] = redact / results["logvec"]["median_wall_seconds"]
+    save(f"throughput{'-' + a.real if a.real else ''}.json", result)
+    print(f"redaction: {redact:.2f} s, {result['redact_share']:.1%} of logvec's wall time")
 
 
 if __name__ == "__main__":

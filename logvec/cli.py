@@ -481,16 +481,45 @@ def eval_(
 def serve(
     pipeline: Path = PipelineOpt,
     data_dir: Optional[Path] = DataDirOpt,
-    host: str = typer.Option("127.0.0.1", "--host"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to bind; beyond loopback it needs authentication"),
     port: int = typer.Option(8080, "--port"),
+    token_file: Optional[Path] = typer.Option(
+        None, "--token-file", envvar="LOGVEC_API_TOKEN_FILE",
+        help="bearer tokens, one NAME:TOKEN a line (LOGVEC_API_TOKEN holds a single one)"),
+    auth_header: Optional[str] = typer.Option(
+        None, "--auth-header", envvar="LOGVEC_API_AUTH_HEADER",
+        help="trust this header as the user an authenticating proxy in front has checked (e.g. X-Forwarded-User)"),
+    allowed_host: list[str] = typer.Option(
+        [], "--allowed-host", help="a Host name clients use (repeat; `*.example.com`, `*`); loopback names always; "
+                                   "LOGVEC_API_ALLOWED_HOSTS takes a comma-separated list"),
+    insecure_no_auth: bool = typer.Option(False, "--insecure-no-auth",
+                                          help="serve beyond loopback with no authentication (trusted networks)"),
 ) -> None:
-    """HTTP API and search page: /api/search, /api/stats, /api/sessions, /healthz, /readyz, /metrics, /."""
+    """HTTP API and search page: /api/search, /api/stats, /api/sessions, /healthz, /readyz, /metrics, /.
+
+    /api needs a bearer token (LOGVEC_API_TOKEN, --token-file) or an authenticating proxy's header
+    (--auth-header); on 127.0.0.1 with neither it is open to local users. Exit 2 when binding beyond loopback
+    with no authentication and no --insecure-no-auth."""
+    import logging
+
     import uvicorn
 
+    from logvec.access import AccessError, AccessPolicy
     from logvec.api import create_app
 
+    try:
+        access = AccessPolicy.from_environment(host, token_file, auth_header, allowed_host, insecure_no_auth)
+    except AccessError as e:
+        _fail(str(e))
+    logging.basicConfig(level=os.environ.get("LOGVEC_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("logvec.access").setLevel(logging.INFO)  # one line a request, the query left out
+    if access.open:
+        err.print(f"[yellow]warning:[/] /api on {host}:{port} is open to anyone who can reach it "
+                  "(no LOGVEC_API_TOKEN, --token-file or --auth-header)", highlight=False, soft_wrap=True)
     # a missing or unusable model is not fatal: /readyz says why, and a model fitted later is picked up
-    uvicorn.run(create_app(_load(pipeline), data_dir), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(_load(pipeline), data_dir, access), host=host, port=port, log_level="warning",
+                access_log=False)
 
 
 index_app = typer.Typer(help="OpenSearch index lifecycle (store.type: opensearch).", no_args_is_help=True)
@@ -543,6 +572,8 @@ def main() -> None:
     command; a bug still shows its traceback."""
     from logvec.store.base import StoreUnavailableError
 
+    # what logvec writes (records, vectors, the model, dead letters) holds log contents: the owner's alone
+    os.umask(0o077)
     try:
         app()
     except StoreUnavailableError as e:

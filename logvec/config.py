@@ -196,6 +196,43 @@ class ParseConfig(_Strict):
         return patterns
 
 
+# ---------------------------------------------------------------- redaction
+REDACTORS = ("private_key", "jwt", "authorization", "url_password", "aws_access_key", "aws_secret_key",
+             "password", "stripe_key", "github_token", "gitlab_token", "slack_token", "google_api_key",
+             "openai_key", "npm_token", "card_number", "key_material", "email", "ip")
+DEFAULT_REDACTORS = tuple(r for r in REDACTORS if r not in ("email", "ip"))
+
+
+class CustomRedactor(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    """marker name: the secret becomes <REDACTED:NAME>"""
+    pattern: str
+    """regex; with a group named `secret` only that group is replaced, else the whole match"""
+
+    @field_validator("pattern")
+    @classmethod
+    def _compile(cls, p: str) -> str:
+        try:
+            rx = re.compile(p)
+        except re.error as e:
+            raise ValueError(f"not a valid regex: {e}") from None
+        if rx.match(""):
+            raise ValueError("the pattern matches the empty string")
+        return p
+
+
+class RedactConfig(_Strict):
+    """Secrets and personal data are replaced in the raw line before anything else reads it, so no template,
+    vector, reason, model, dead letter, alert or stored document holds them."""
+
+    enabled: bool = True
+    """off: lines are kept as they come (only where no log can carry a secret)"""
+    detectors: list[Literal[REDACTORS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(DEFAULT_REDACTORS))
+    """built-in detectors to run (email and ip are off unless listed)"""
+    custom: list[CustomRedactor] = Field(default_factory=list, description="your own patterns, run after these")
+
+
 # ---------------------------------------------------------------- masking
 BUILTIN_MASKS = ("url", "uuid", "ip", "path", "host", "time", "hex", "num", "id")
 
@@ -597,6 +634,8 @@ class PipelineConfig(_Strict):
     """what this pipeline changes from the default"""
     source: SourceConfig = Field(default_factory=FileSourceConfig)
     """where lines come from (--input overrides a file source)"""
+    redact: RedactConfig = Field(default_factory=RedactConfig)
+    """secrets taken out of every line before it is parsed"""
     parse: ParseConfig = Field(default_factory=ParseConfig)
     """how a line becomes a record"""
     masking: MaskingConfig = Field(default_factory=MaskingConfig)
@@ -620,7 +659,7 @@ class PipelineConfig(_Strict):
 
     def fit_hash(self) -> str:
         """Hash of the parts that shape a fitted model; a model fitted under another hash is stale."""
-        keys = ("parse", "masking", "templates", "vectorizer", "detector", "session", "rate")
+        keys = ("redact", "parse", "masking", "templates", "vectorizer", "detector", "session", "rate")
         text = self.model_dump_json(include=set(keys))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -19,6 +19,7 @@ from logvec.detect.rate import storm_score
 from logvec.masking import Masker
 from logvec.model import Model, session_keys
 from logvec.parse import Parser
+from logvec.redact import Redactor
 from logvec.pipeline import prepare_batch
 from logvec.sessions import Sessions
 from logvec.sources import iter_file_batches
@@ -127,7 +128,8 @@ def evaluate(config: PipelineConfig, train: list[str], test: list[str], labels_p
     fit_seconds = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    parser, masker = Parser(config.parse, session_keys(config)), Masker(config.masking)
+    redactor, masker = Redactor(config.redact), Masker(config.masking)
+    parser = Parser(config.parse, session_keys(config))
     line_no: list[int] = []
     scores, flagged, reasons, sess, tids = [], [], [], [], []
     rates = model.rate_tracker()
@@ -136,7 +138,7 @@ def evaluate(config: PipelineConfig, train: list[str], test: list[str], labels_p
     n_test = 0
     for raw in _lines(test, config):
         n_test += len(raw)
-        records, _, _ = prepare_batch(raw, parser, masker, model)
+        records, _, _ = prepare_batch(raw, redactor, parser, masker, model)
         if rates is not None:
             update = rates.apply(records, model.line_threshold)
             recalled += update.recalled

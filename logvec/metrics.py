@@ -14,6 +14,7 @@ VECTORIZER_CACHE = Counter(
 )
 RECORDS_CONSUMED = Counter("logvec_records_consumed_total", "Lines or messages read from the source.")
 RECORDS_PROCESSED = Counter("logvec_records_processed_total", "Records written to the store.")
+REDACTIONS = Counter("logvec_redactions_total", "Secrets replaced by a marker before parsing, by kind.", ["kind"])
 DEAD_LETTERS = Counter("logvec_dead_letters_total", "Lines or messages sent to the dead-letter place.", ["reason"])
 ANOMALIES = Counter("logvec_anomalies_total", "Records and sessions flagged anomalous.", ["level"])
 STAGE_SECONDS = Histogram("logvec_stage_seconds", "Time one batch spent in each stage.", ["stage"],
@@ -31,3 +32,7 @@ CHECKPOINTS = Counter("logvec_store_checkpoints_total",
                       "Embedded store: write-ahead-log checkpoints by result (done; skipped: another process was "
                       "checkpointing; failed: see the log, tried again after the next write).", ["result"])
 ALERTS = Counter("logvec_alerts_published_total", "Anomaly alerts published.")
+HTTP_REQUESTS = Counter("logvec_http_requests_total", "API requests answered, by route, method and status.",
+                        ["route", "method", "status"])
+HTTP_REQUEST_SECONDS = Histogram("logvec_http_request_seconds", "API request latency, by route.", ["route"],
+                                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))

@@ -22,6 +22,7 @@ from logvec.detect.rate import RateModel, make_rate_model
 from logvec.errors import NotFittedError
 from logvec.masking import Masker
 from logvec.parse import Parser
+from logvec.redact import Redactor
 from logvec.records import RawBatch, RecordBatch
 from logvec.sessions import SessionFeaturizer, SessionKeys, Sessions
 from logvec.templates import TemplateMiner
@@ -49,7 +50,8 @@ class Model:
         """Fit every stage on the baseline lines; returns the model and the parsed baseline."""
         parser, masker = Parser(config.parse, session_keys(config)), Masker(config.masking)
         miner = TemplateMiner(config.templates)
-        records = concat([parser.parse(raw)[0] for raw in raw_batches])
+        redactor = Redactor(config.redact)
+        records = concat([parser.parse(redactor.redact_batch(raw))[0] for raw in raw_batches])
         records.masked = masker.mask(records.messages)
         records.template_ids = miner.update(records.masked)
         miner.learn_online()

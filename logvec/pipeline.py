@@ -28,6 +28,7 @@ from logvec.metrics import (
 )
 from logvec.model import Model, session_keys
 from logvec.parse import Parser
+from logvec.redact import Redactor
 from logvec.records import RawBatch, RecordBatch
 from logvec.sessions import ClosedSession, SessionTracker
 from logvec.store import Store, open_store
@@ -99,6 +100,7 @@ class Runner:
         self.data_dir = Path(data_dir or config.run.data_dir)
         self.model_dir = self.data_dir / "model"
         self.parser = Parser(config.parse, session_keys(config))
+        self.redactor = Redactor(config.redact)
         self.masker = Masker(config.masking)
         self.dead_letters = open_dead_letters(config, self.data_dir)
         self.alerts = None
@@ -141,8 +143,9 @@ class Runner:
         """Parse, mask, template, vectorize and score one batch (no writes but dead letters)."""
         if self.model is None:
             raise NotFittedError("no model yet: fit one (logvec fit) or let run fit on its warm-up lines")
-        records, vectors, dead = prepare_batch(raw, self.parser, self.masker, self.model, self._timed)
-        self._dead(raw.dead + dead)
+        records, vectors, dead = prepare_batch(raw, self.redactor, self.parser, self.masker, self.model,
+                                               self._timed)
+        self._dead(dead)
         return records, vectors
 
     @property
@@ -336,7 +339,7 @@ class Runner:
 
         if self.model is None:
             raise ModelError(f"no model in {self.model_dir}: run `logvec run` on some logs first")
-        records, _ = Parser(self.config.parse).parse(RawBatch([query], ["query"]))
+        records, _ = Parser(self.config.parse).parse(RawBatch([self.redactor.redact_text(query)], ["query"]))
         message = records.messages[0] if len(records) else query
         vector = self.model.vectorizer.transform(self.masker.mask([message]))[0]
         return self.store.knn(vector, k=k, filters=filters, message=message)
@@ -369,12 +372,14 @@ def _untimed(stage: str, fn: Callable, *args):
     return fn(*args)
 
 
-def prepare_batch(raw: RawBatch, parser: Parser, masker: Masker, model: Model,
+def prepare_batch(raw: RawBatch, redactor: Redactor, parser: Parser, masker: Masker, model: Model,
                   timed: Callable = _untimed) -> tuple[RecordBatch, Vectors, list]:
-    """The per-batch stages, shared by `logvec run` and `logvec eval`: parse → mask → template →
-    vectorize → detect. Returns the records (scores, flags and explanations filled in), their vectors,
-    and the parser's dead letters. `timed(stage, fn, *args)` wraps each stage (metrics)."""
+    """The per-batch stages, shared by `logvec run` and `logvec eval`: redact → parse → mask → template →
+    vectorize → detect. Returns the records (scores, flags and explanations filled in), their vectors, and
+    the dead letters (the source's and the parser's). `timed(stage, fn, *args)` wraps each stage (metrics)."""
+    raw = timed("redact", redactor.redact_batch, raw)
     records, dead = timed("parse", parser.parse, raw)
+    dead = raw.dead + dead
     records.masked = timed("mask", masker.mask, records.messages)
     records.template_ids = timed("template", model.miner.update, records.masked)
     records.templates = model.miner.templates(records.template_ids)

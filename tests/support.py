@@ -9,9 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from logvec.access import AccessPolicy
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LOGVEC_SHARED_DATA", ROOT.parent / "shared" / "data"))
 PIPELINES = ROOT / "pipelines"
+# what an API test client gets in (Starlette's TestClient sends Host: testserver): anyone
+OPEN_ACCESS = AccessPolicy(open=True, allowed_hosts=("testserver",))
 LOGHUB_SYSTEMS = ["Android", "Apache", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH",
                   "OpenStack", "Proxifier", "Spark", "Thunderbird", "Windows", "Zookeeper"]
 

@@ -8,14 +8,14 @@ from fastapi.testclient import TestClient
 from logvec.api import create_app
 from logvec.config import load_pipeline
 
-from tests.support import PIPELINES, logvec_cli
+from tests.support import OPEN_ACCESS, PIPELINES, logvec_cli
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, hdfs_log):
     data = tmp_path_factory.mktemp("api")
     logvec_cli("run", "-p", PIPELINES / "default.yaml", "-i", hdfs_log, "-d", data)
-    return TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), data))
+    return TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), data, access=OPEN_ACCESS))
 
 
 def test_search_returns_typed_hits_best_first(client, hdfs_log):
@@ -23,7 +23,7 @@ def test_search_returns_typed_hits_best_first(client, hdfs_log):
     r = client.get("/api/search", params={"q": line, "k": 5})
     assert r.status_code == 200
     hits = r.json()
-    assert hits[0]["id"] == f"{hdfs_log.resolve()}:250" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
+    assert hits[0]["id"] == "hdfs_5k/HDFS_5k.log:250" and hits[0]["score"] == pytest.approx(1.0, abs=1e-5)
     assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
 
 
@@ -41,13 +41,14 @@ def test_stats_health_ready_metrics_page(client):
     assert client.get("/readyz").json() == {"ready": True, "records": 4519}
     assert "logvec_vectorizer_cache_requests_total" in client.get("/metrics").text
     page = client.get("/")
-    assert page.status_code == 200 and "/api/search" in page.text
+    assert page.status_code == 200 and '<script src="/assets/page.js">' in page.text
+    assert "/api/search" in client.get("/assets/page.js").text
 
 
 def test_not_ready_without_a_model_then_picks_up_the_one_a_worker_fits(tmp_path, hdfs_log):
     """The API pod often starts before the worker has fitted: it answers 503 until then, and serves the
     model as soon as it is there, without a restart."""
-    c = TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), tmp_path))
+    c = TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), tmp_path, access=OPEN_ACCESS))
     r = c.get("/readyz")
     assert r.status_code == 503 and "no model" in r.json()["reason"]
     assert c.get("/api/search", params={"q": "x"}).status_code == 503
@@ -55,12 +56,12 @@ def test_not_ready_without_a_model_then_picks_up_the_one_a_worker_fits(tmp_path,
     logvec_cli("run", "-p", PIPELINES / "default.yaml", "-i", hdfs_log, "-d", tmp_path)
     assert c.get("/readyz").json() == {"ready": True, "records": 4519}
     line = hdfs_log.read_text().splitlines()[9]
-    assert c.get("/api/search", params={"q": line, "k": 1}).json()[0]["id"] == f"{hdfs_log.resolve()}:10"
+    assert c.get("/api/search", params={"q": line, "k": 1}).json()[0]["id"] == "hdfs_5k/HDFS_5k.log:10"
 
 
 def test_a_model_of_another_pipeline_is_reported_not_served(tmp_path, hdfs_log):
     logvec_cli("run", "-p", PIPELINES / "default.yaml", "-i", hdfs_log, "-d", tmp_path)
-    c = TestClient(create_app(load_pipeline(PIPELINES / "bow.yaml"), tmp_path))
+    c = TestClient(create_app(load_pipeline(PIPELINES / "bow.yaml"), tmp_path, access=OPEN_ACCESS))
     r = c.get("/readyz")
     assert r.status_code == 503 and "another pipeline configuration" in r.json()["reason"]
 
@@ -70,7 +71,7 @@ def test_a_damaged_store_is_a_503_that_says_what_is_wrong(tmp_path, hdfs_log):
     logvec_cli("run", "-p", PIPELINES / "default.yaml", "-i", hdfs_log, "-d", data)
     vectors = data / "store" / "vectors.f32"
     vectors.write_bytes(vectors.read_bytes()[:-4096])
-    client = TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), data))
+    client = TestClient(create_app(load_pipeline(PIPELINES / "default.yaml"), data, access=OPEN_ACCESS))
     r = client.get("/api/search", params={"q": "Receiving block blk_1"})
     assert r.status_code == 503 and "was cut short" in r.json()["detail"]
     assert client.get("/api/stats").json()["problems"]

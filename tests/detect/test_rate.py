@@ -11,7 +11,7 @@ from logvec.evaluate import evaluate
 from logvec.pipeline import Runner
 from logvec.records import RawBatch
 
-from tests.support import write_case
+from tests.support import OPEN_ACCESS, write_case
 from tests.synthetic import rate_logs
 
 ISO = {"parse": {"type": "regex", "patterns": [
@@ -135,7 +135,8 @@ def test_events_through_the_cli_and_the_api(tmp_path):
     events = json.loads(logvec_cli("events", "-p", pipe, "-d", tmp_path / "d", "--format", "json").stdout)
     assert [e["kind"] for e in events] == ["storm"] * 5
     assert sorted(e["window_start"] for e in events) == [1_699_999_980.0 + 3600 + 60 * m for m in range(30, 35)]
-    client = TestClient(create_app(parse_pipeline({**ISO, "run": {"warmup_lines": 7000}}), tmp_path / "d"))
+    client = TestClient(create_app(parse_pipeline({**ISO, "run": {"warmup_lines": 7000}}), tmp_path / "d",
+                                   access=OPEN_ACCESS))
     assert client.get("/api/events", params={"kind": "storm"}).json() == events
     assert client.get("/api/events", params={"kind": "drop"}).json() == []
     assert client.get("/api/events", params={"kind": "weird"}).status_code == 422

@@ -22,6 +22,7 @@ from logvec.testing.metrics import scrape
 from logvec.testing.servers import free_port, start_kafka
 from logvec.testing.store import store_stats, stored_ids
 
+from tests.secret_corpus import leaked, secrets
 from tests.support import PIPELINES
 
 pytestmark = pytest.mark.kafka
@@ -360,13 +361,20 @@ def test_metrics_endpoint(broker, hdfs_lines, tmp_path):
 
 
 def test_alerts_topic_gets_one_json_message_per_anomaly(broker, hdfs_lines, tmp_path):
+    """...and neither the alerts nor the dead-letter topic carry the secrets some of those lines held."""
     topic, group = create_topic(broker, partitions=1), "g-alerts"
     novel = [b"081110 000000 1 ERROR dfs.DataNode: disk /data/3 failed: Input/output error on sector 77"]
-    produce(broker, topic, hdfs_lines[:1500] + novel)
+    corpus = [s for s in secrets(11) if not s.line.startswith("{")]
+    junk = b"\x00\x01\x02 " + corpus[0].line.encode()  # binary: a dead letter, raw bytes and all
+    produce(broker, topic, hdfs_lines[:1500] + novel + [s.line.encode() for s in corpus] + [junk])
     pipe = kafka_pipeline(tmp_path, extra=f"alerts:\n  topic: {topic}-alerts\n")
-    summary = finish(start_worker(pipe, tmp_path / "d", broker, topic, group))
+    summary = finish(start_worker(pipe, tmp_path / "d", broker, topic, group))  # dead letters: TOPIC-dlq
     alerts = read_topic(broker, f"{topic}-alerts", summary["anomalies"])
     assert len(alerts) == summary["anomalies"] >= 1
+    dead = read_topic(broker, f"{topic}-dlq", 1)
+    assert summary["dead_letters"] == len(dead) == 1
+    carried = b"\n".join(m.value for m in alerts + dead)
+    assert b"<REDACTED:" in carried and not leaked(carried, corpus), [s.kind for s in leaked(carried, corpus)]
     docs = [json.loads(m.value) for m in alerts]
     disk = next(d for d in docs if "Input/output error" in d["message"])
     assert disk["id"] == f"{topic}/0/1500" and disk["score"] > 0 and disk["reason"]

@@ -19,7 +19,8 @@ from logvec.store import SearchFilters
 from logvec.store.opensearch import OpenSearchStore, StoreUnavailableError, score_to_cosine
 from logvec.vectorize import Vectors
 
-from tests.support import PIPELINES, logvec_cli
+from tests.secret_corpus import leaked, secrets
+from tests.support import OPEN_ACCESS, PIPELINES, logvec_cli
 from logvec.testing.servers import start_osmem
 
 
@@ -270,6 +271,24 @@ def test_pipeline_run_and_index_commands(osmem, hdfs_log, tmp_path):
     assert f"hdfs-d{info['dimension']}" in created
 
 
+def test_documents_carry_no_secret(osmem, hdfs_log, tmp_path):
+    """Redaction runs before the store: every document OpenSearch holds, read back whole, is free of the
+    corpus's secrets, and the lines that held one say so (flag and marker)."""
+    corpus = [s for s in secrets(12) if not s.line.startswith("{")]
+    log = tmp_path / "in.log"
+    log.write_text("\n".join(hdfs_log.read_text().splitlines()[:2000] + [s.line for s in corpus]) + "\n")
+    env = {"OPENSEARCH_URL": f"http://{osmem.address}", "OPENSEARCH_INDEX": "secrets"}
+    logvec_cli("run", "-p", PIPELINES / "opensearch.yaml", "-i", log, "-d", tmp_path / "d", env=env)
+    client = OpenSearch(hosts=[f"http://{osmem.address}"])
+    client.indices.refresh(index="secrets")
+    docs = client.search(index="secrets", body={"query": {"match_all": {}}, "size": 10_000})["hits"]["hits"]
+    assert len(docs) == 2000 + len(corpus)
+    blob = json.dumps(docs).encode()
+    assert not leaked(blob, corpus), [s.kind for s in leaked(blob, corpus)]
+    redacted = [d["_source"] for d in docs if "redacted" in d["_source"].get("flags", "")]
+    assert len(redacted) == len(corpus) and all("<REDACTED:" in d["message"] for d in redacted)
+
+
 def test_osmem_refuses_knn_queries_so_search_needs_a_real_server(osmem):
     """What the emulator cannot verify: the k-NN search itself (see test_store_contract with OPENSEARCH_URL)."""
     store = osmem_store(osmem, "knnq")
@@ -333,6 +352,7 @@ def test_the_api_answers_503_when_opensearch_does_not(tmp_path, hdfs_log, monkey
 
     monkeypatch.setenv("OPENSEARCH_URL", f"http://127.0.0.1:{free_port()}")
     logvec_cli("fit", "-p", PIPELINES / "opensearch.yaml", "-i", hdfs_log, "-d", tmp_path / "d")
-    client = TestClient(create_app(load_pipeline(PIPELINES / "opensearch.yaml"), tmp_path / "d"))
+    client = TestClient(create_app(load_pipeline(PIPELINES / "opensearch.yaml"), tmp_path / "d",
+                                   access=OPEN_ACCESS))
     r = client.get("/api/search", params={"q": "Receiving block blk_1"})
     assert r.status_code == 503 and "does not answer" in r.json()["detail"]
