@@ -9,7 +9,7 @@ import sys
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -100,10 +100,9 @@ def run(
     """Process logs: parse, mask, template, vectorize, detect, store. Fits on the first lines when needed."""
     if workers > 1:
         return _run_workers(pipeline, input, data_dir, exit_when_idle, metrics_port, workers, format)
+    from logvec.errors import cannot_write
     from logvec.pipeline import dead_letter_place, tune_gc
-    from logvec.sources import KafkaUnavailableError, open_source
-    from logvec.store import StoreDimensionError
-    from logvec.store.base import StoreUnavailableError
+    from logvec.sources import open_source
 
     import logging
 
@@ -146,6 +145,22 @@ def run(
         _fail(str(e))
     show = sys.stderr.isatty() if progress is None else progress
     try:
+        summary = _run_batches(runner, batches, show, stop, report)
+    except Exception as e:  # noqa: BLE001 - a full or failing disk is one line; anything else keeps its traceback
+        why = cannot_write(e)
+        if why is None:
+            raise
+        report(runner.summary)
+        _fail(f"{why}: the run stopped; what was stored before it is kept (free space and run again)", code=1)
+    report(summary)
+
+
+def _run_batches(runner, batches, show: bool, stop: dict, report: Callable) -> Any:
+    from logvec.sources import KafkaUnavailableError
+    from logvec.store import StoreDimensionError
+    from logvec.store.base import StoreUnavailableError
+
+    try:
         if show:
             from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -168,7 +183,7 @@ def run(
     finally:
         batches.close()
         runner.close()
-    report(summary)
+    return summary
 
 
 def _run_workers(pipeline: Path, input: Optional[list[str]], data_dir: Optional[Path],
@@ -568,8 +583,9 @@ def index_delete(pipeline: Path = PipelineOpt, yes: bool = typer.Option(False, "
 
 
 def main() -> None:
-    """The `logvec` command. A server that does not answer (after its retries) is one line and exit 1, in every
-    command; a bug still shows its traceback."""
+    """The `logvec` command. A server that does not answer (after its retries), or a disk that takes no more, is
+    one line and exit 1, in every command; a bug still shows its traceback."""
+    from logvec.errors import cannot_write
     from logvec.store.base import StoreUnavailableError
 
     # what logvec writes (records, vectors, the model, dead letters) holds log contents: the owner's alone
@@ -578,4 +594,10 @@ def main() -> None:
         app()
     except StoreUnavailableError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except Exception as e:  # noqa: BLE001 - a full or failing disk is one line; anything else keeps its traceback
+        why = cannot_write(e)
+        if why is None:
+            raise
+        err.print(f"[bold red]error:[/] {why}", highlight=False, soft_wrap=True)
         sys.exit(1)

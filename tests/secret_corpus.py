@@ -88,6 +88,14 @@ def secrets(seed: int = 0) -> list[Secret]:
                f"2026-11-01T10:00:18Z ERROR tls: bad key -----BEGIN RSA PRIVATE KEY-----{pem}-----END RSA PRIVATE "
                "KEY-----"),
         Secret("key_material", (v := base64.b64encode(rng.randbytes(48)).decode()), v),  # a PEM body line alone
+        Secret("password", (v := base64.b64encode(rng.randbytes(64)).decode()),
+               f"2026-11-01T10:00:19Z INFO storage: DefaultEndpointsProtocol=https;AccountName=logs;AccountKey={v};"
+               "EndpointSuffix=core.windows.net"),
+        Secret("authorization", (v := _word(rng, 26)),
+               f"2026-11-01T10:00:20Z DEBUG web: request headers Cookie: sessionid={v}; theme=dark"),
+        Secret("password", (v := _word(rng, 11)), f"2026-11-01T10:00:21Z INFO ftp: user=ops pass={v} connected"),
+        Secret("password", (v := _word(rng, 30)), f"2026-11-01T10:00:22Z WARN web: csrftoken={v} expired"),
+        Secret("password", (v := _word(rng, 13)), f"2026-11-01T10:00:23Z INFO jdbc: dbPassword={v} url=jdbc:x"),
     ]
     return out
 

@@ -226,3 +226,25 @@ def test_an_unreachable_kafka_is_one_clear_error_after_retries(tmp_path):
     err = proc.stderr.decode()
     assert proc.returncode == 1, err[-2000:]
     assert f"no broker answered at {address}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", ["unknown key", "no such input", "unknown flag", "empty baseline", "damaged store"])
+def test_exit_codes_are_as_documented(tmp_path, hdfs_log, case):
+    """docs/security.md: 2 for usage and configuration, 1 for a runtime failure."""
+    default = PIPELINES / "default.yaml"
+    if case == "damaged store":
+        logvec_cli("run", "-p", default, "-i", hdfs_log, "-d", tmp_path / "d")
+        (tmp_path / "d" / "store" / "meta.json").unlink()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"extends: {default}\nparse:\n  typo: 1\n")
+    (tmp_path / "empty.log").write_text("")
+    argv, code = {
+        "unknown key": (("validate", bad), 2),
+        "no such input": (("run", "-p", default, "-i", tmp_path / "nope.log", "-d", tmp_path / "d"), 2),
+        "unknown flag": (("search", "x", "--no-such-flag"), 2),
+        "empty baseline": (("fit", "-p", default, "-i", tmp_path / "empty.log", "-d", tmp_path / "d"), 2),
+        "damaged store": (("search", "x", "-p", default, "-d", tmp_path / "d"), 1),
+    }[case]
+    r = logvec_cli(*argv, check=False)
+    assert r.returncode == code, r.stderr.decode()[-500:]
+    assert b"Traceback" not in r.stderr

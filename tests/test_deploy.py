@@ -40,6 +40,13 @@ def test_kubernetes_manifests():
     assert {"StatefulSet", "Deployment", "Service", "ConfigMap", "ScaledObject"} <= kinds
     api = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
     assert api["args"][0] == "serve" and api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # it binds 0.0.0.0, so serve starts only with authentication: a token file mounted from a Secret
+    env = {e["name"]: e.get("value") for e in api["env"]}
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    mount = next(m for m in api["volumeMounts"] if env["LOGVEC_API_TOKEN_FILE"].startswith(m["mountPath"] + "/"))
+    assert "secret" in next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    service = next(d for d in docs if d["kind"] == "Service" and d["metadata"]["name"] == "logvec-api")
+    assert service["metadata"]["name"] in env["LOGVEC_API_ALLOWED_HOSTS"].split(",")
     sts = next(d for d in docs if d["kind"] == "StatefulSet")
     c = sts["spec"]["template"]["spec"]["containers"][0]
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz" and c["readinessProbe"]["httpGet"]["path"] == "/readyz"

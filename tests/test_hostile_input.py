@@ -166,3 +166,31 @@ def test_a_damaged_data_directory_is_named_not_searched_blind(sound_data, tmp_pa
     if search_exit is not None:  # refused with one line saying why, never a traceback or an empty answer
         assert search.returncode == search_exit and said in search.stderr.decode()
         assert b"Traceback" not in search.stderr
+
+
+def test_a_disk_that_takes_no_more_is_one_line_the_summary_and_exit_1(tmp_path, hdfs_log):
+    """Case 5: the process may write no file past 400 kB (RLIMIT_FSIZE: writes fail as on a full disk). The run
+    prints its summary and one line saying why it stopped, no traceback; the directory stays sound, and a rerun
+    with room finishes the job."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    def no_room() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+
+    data = tmp_path / "d"
+    argv = [str(Path(sys.executable).parent / "logvec"), "run", "-p", str(DEFAULT), "-i", str(hdfs_log), "-d",
+            str(data)]
+    full = subprocess.run(argv, preexec_fn=no_room, capture_output=True, text=True, timeout=300)
+    assert full.returncode == 1
+    errors = [line for line in full.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error:") and "could not write" in errors[0], full.stderr
+    assert "Traceback" not in full.stderr and "records stored" in full.stdout
+    assert "are sound" in logvec_cli("doctor", "-p", DEFAULT, "-d", data).stdout.decode()
+    logvec_cli("run", "-p", DEFAULT, "-i", hdfs_log, "-d", data)
+    stats = json.loads(logvec_cli("stats", "-p", DEFAULT, "-d", data, "--format", "json").stdout)
+    assert stats["records"] == 4519 and stats["problems"] == []

@@ -9,12 +9,15 @@ import stat
 
 import pytest
 
-from logvec.config import ConfigError, RedactConfig, parse_pipeline
+from fastapi.testclient import TestClient
+
+from logvec.api import create_app
+from logvec.config import ConfigError, RedactConfig, load_pipeline, parse_pipeline
 from logvec.deadletter import DeadLetter
 from logvec.records import RawBatch
 from logvec.redact import Redactor
 from tests.secret_corpus import leaked, secrets
-from tests.support import LOGHUB_SYSTEMS, PIPELINES, logvec_cli
+from tests.support import LOGHUB_SYSTEMS, OPEN_ACCESS, PIPELINES, logvec_cli
 
 DEFAULT = PIPELINES / "default.yaml"
 
@@ -63,6 +66,18 @@ def test_a_secret_at_the_very_start_of_a_batch_is_found():
     assert out == ["<REDACTED:card_number>", "next line"]
 
 
+def test_secrets_after_multibyte_characters_and_undecodable_bytes_are_found():
+    """The anchors are found in the UTF-8 bytes of the batch: a character of several bytes, or one that grows
+    when lower-cased (İ), must not shift a secret onto the wrong line."""
+    corpus = secrets(8)
+    lines = []
+    for i, s in enumerate(corpus):
+        lines += ["İ" * 40 + " 😀 ünïcödé", f"\udcff{'é' * i} {s.line}"]
+    out, changed = Redactor().redact(lines)
+    assert changed == list(range(1, len(lines), 2))
+    assert not leaked("\n".join(out).encode("utf-8", "surrogatepass"), corpus)
+
+
 def test_custom_patterns_and_opt_in_detectors():
     config = RedactConfig(detectors=["email", "ip"],
                           custom=[{"name": "employee", "pattern": r"emp=(?P<secret>E\d{6})"}])
@@ -91,14 +106,14 @@ def test_the_sources_dead_letters_are_redacted_raw_bytes_too():
 def test_a_run_stores_no_secret_anywhere(tmp_path, hdfs_log):
     """Plain and JSON lines, a gzip file cut short, a line cut at max_line_size and binary junk (a dead letter),
     each carrying secrets: after
-    `run`, no file of the data directory (records, vectors, model, dead letters) and no output of `search`,
-    `stats`, `sessions` or `doctor` holds any of them; data files are 0600 and directories 0700."""
+    `run`, no file of the data directory (records, vectors, model, dead letters), no answer of the API and no
+    output of `search`, `stats` or `doctor` holds any of them; data files are 0600 and directories 0700."""
     corpus = secrets(7)
     plain = [s.line for s in corpus if not s.line.startswith("{")]
     normal = hdfs_log.read_text().splitlines()[:3000]
     log = tmp_path / "mixed.log"
     log.write_text("\n".join(normal + plain) + "\n")
-    long_line = f"{corpus[0].line} " + "x" * 70_000  # over max_line_size: a dead letter
+    long_line = f"{corpus[0].line} " + "x" * 70_000  # over max_line_size: cut there and flagged
     junk = "\x00\x01\x02 " + corpus[7].line  # binary: a dead letter
     cut = tmp_path / "cut.log.gz"
     cut.write_bytes(gzip.compress(("\n".join([long_line, junk, *plain]) + "\n").encode())[:-30])
@@ -111,7 +126,11 @@ def test_a_run_stores_no_secret_anywhere(tmp_path, hdfs_log):
     jlog.write_text("\n".join(jlines) + "\n")
     logvec_cli("run", "-p", jpipe, "-i", jlog, "-d", tmp_path / "jdata")
 
-    outputs = [logvec_cli(*cmd).stdout for cmd in (
+    client = TestClient(create_app(load_pipeline(DEFAULT), data, access=OPEN_ACCESS))
+    api = [client.get("/api/search", params={"q": corpus[0].line, "k": 50}).content,
+           client.post("/api/search", json={"q": corpus[5].line, "k": 50}).content,
+           client.get("/api/stats").content, client.get("/api/sessions").content]
+    outputs = api + [logvec_cli(*cmd).stdout for cmd in (
         ("search", corpus[0].line, "-p", DEFAULT, "-d", data, "-k", "50", "--format", "json"),
         ("search", "payments charged card", "-p", DEFAULT, "-d", data, "-k", "50"),
         ("stats", "-p", DEFAULT, "-d", data), ("doctor", "-p", DEFAULT, "-d", data),
@@ -125,5 +144,5 @@ def test_a_run_stores_no_secret_anywhere(tmp_path, hdfs_log):
     for p in [data, *data.rglob("*")]:
         mode = stat.S_IMODE(p.stat().st_mode)
         assert mode & 0o077 == 0, f"{p} is {oct(mode)}"
-    hits = json.loads(outputs[0])
+    hits = json.loads(outputs[len(api)])
     assert any("<REDACTED:password>" in h["message"] and "redacted" in h["flags"] for h in hits)
