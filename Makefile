@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DEMO   ?= demo-data
 
-.PHONY: setup demo test lint bench bench-grouping bench-detection clean
+.PHONY: setup demo test lint deploy-check bench bench-grouping bench-detection clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,17 @@ lint: setup
 	$(BIN)/ruff check logvec tests benchmarks scripts
 	$(BIN)/mypy
 
+## deploy-check: render deploy/k8s (base and overlays) and deploy/prometheus, validate them (Kubernetes schemas,
+## deploy/schemas for KEDA and the Prometheus Operator), the alert rules, compose and the Dockerfile (hadolint),
+## then checkov on the rendered manifests (in .venv-deploy: its dependencies stay out of logvec's)
+deploy-check: setup
+	$(BIN)/python -m pytest -q tests/test_deploy.py
+	test -x .venv-deploy/bin/checkov || { $(PYTHON) -m venv .venv-deploy && .venv-deploy/bin/pip install -q checkov; }
+	mkdir -p .deploy-check
+	for o in stack embedded; do $(BIN)/kubectl kustomize deploy/k8s/overlays/$$o > .deploy-check/$$o.yaml; done
+	.venv-deploy/bin/checkov --framework kubernetes --compact --quiet --skip-download \
+		-f .deploy-check/stack.yaml -f .deploy-check/embedded.yaml
+
 bench: setup
 	$(BIN)/python benchmarks/bench_throughput.py --lines 1000000
 
@@ -46,4 +57,4 @@ bench-detection: setup
 	$(BIN)/python benchmarks/bench_detection.py --session-detectors novelty+knn,novelty+pca,novelty,novelty+pca+knn
 
 clean:
-	rm -rf $(VENV) $(DEMO) .pytest_cache benchmarks/out
+	rm -rf $(VENV) .venv-deploy .deploy-check $(DEMO) .pytest_cache benchmarks/out
