@@ -292,6 +292,8 @@ class _SparseTextParams(_Strict):
     """baseline lines a token must appear in to enter the vocabulary"""
     oov_buckets: int = Field(256, ge=0, description="hashed dims for tokens not seen at fit time")
     cache_size: int = Field(100_000, ge=0, description="masked lines whose vectors are kept across batches")
+    cache_memory: Size = Field("256MiB", validate_default=True, ge=1 << 20)
+    """...and at most this much memory for them (a vector is 4 bytes a dimension): what bounds the worker's RSS"""
 
 
 class BowVectorizerConfig(_SparseTextParams):
@@ -335,6 +337,8 @@ class Word2VecVectorizerConfig(_Strict):
     """random seed of training and of the hashed vectors"""
     cache_size: int = Field(100_000, ge=0)
     """masked lines whose vectors are kept across batches"""
+    cache_memory: Size = Field("256MiB", validate_default=True, ge=1 << 20)
+    """...and at most this much memory for them (a vector is 4 bytes a dimension)"""
 
 
 class SentenceVectorizerConfig(_Strict):

@@ -22,6 +22,7 @@ import time
 from typing import TYPE_CHECKING
 
 import numpy as np
+import orjson
 
 from logvec.config import OpenSearchStoreConfig
 from logvec.deadletter import DeadLetter
@@ -48,6 +49,24 @@ ADDED_FIELDS = {"anomaly_kinds": {"type": "keyword"}, "session_kinds": {"type": 
                 "late_reason": {"type": "text"}, "late_kinds": {"type": "keyword"}}
 
 
+def _serializer():
+    from opensearchpy.serializer import JSONSerializer
+
+    class NumpySerializer(JSONSerializer):
+        """JSON with numpy arrays written straight from their buffers (orjson): a batch's vectors never become
+        Python floats, which for 10,000 distinct rows of 4,352 dimensions would take 1.4 GB."""
+
+        def dumps(self, data):
+            if isinstance(data, str):
+                return data
+            try:
+                return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            except TypeError:  # what orjson does not write (non-string keys…): the client's own serializer
+                return super().dumps(data)
+
+    return NumpySerializer()
+
+
 def make_client(config: OpenSearchStoreConfig, **kw):
     from opensearchpy import OpenSearch, RequestsHttpConnection
 
@@ -55,7 +74,7 @@ def make_client(config: OpenSearchStoreConfig, **kw):
     logging.getLogger("opensearch").setLevel(logging.ERROR)
 
     options: dict = {"hosts": config.hosts, "timeout": config.timeout, "verify_certs": config.tls.verify,
-                     "ssl_show_warn": config.tls.verify}
+                     "ssl_show_warn": config.tls.verify, "serializer": _serializer()}
     if config.tls.ca_file:
         options["ca_certs"] = config.tls.ca_file
     if config.auth.type == "basic":
@@ -194,7 +213,7 @@ class OpenSearchStore:
 
     # ------------------------------------------------------------ writes
     @staticmethod
-    def _doc(records: RecordBatch, i: int, vector: list[float]) -> dict:
+    def _doc(records: RecordBatch, i: int, vector: np.ndarray | list[float]) -> dict:
         ts = records.timestamps[i]
         n = len(records)
         return {
@@ -218,7 +237,7 @@ class OpenSearchStore:
         if self.dim is not None and vectors.dim != self.dim:
             raise StoreDimensionError(f"the store writes {self.dim}-dimensional vectors, these are {vectors.dim}")
         # (a model of another dimension runs in a new process: its first write moves the alias to a new index)
-        rows = [r.tolist() for r in vectors.rows]  # each distinct vector turned into JSON-able floats once
+        rows = vectors.rows  # written as JSON from the array itself (the client's serializer): no float objects
         pending = {records.ids[i]: i for i in range(len(records))}
         dead: list[DeadLetter] = []
         b = self.config.bulk

@@ -66,6 +66,7 @@ class BaseVectorizer:
 
     kind = "base"
     cache_size = 0
+    cache_memory: int | None = None  # bytes the cache may hold (None: cache_size alone bounds it)
 
     def fit(self, texts: list[str]) -> "BaseVectorizer":
         raise NotImplementedError
@@ -87,7 +88,8 @@ class BaseVectorizer:
 
     def transform_unique(self, texts: list[str]) -> Vectors:
         """Vectors for `texts`, each distinct text computed once, and remembered across calls in a
-        least-recently-used cache of `cache_size` texts (so a new shape mid-stream is computed, never guessed)."""
+        least-recently-used cache of `cache_size` texts and at most `cache_memory` bytes of vectors (so a new shape
+        mid-stream is computed, never guessed, and a stream of ever new lines cannot grow the process)."""
         self._check_fitted()
         uniq, inverse = unique_inverse(texts)
         cache: OrderedDict[str, np.ndarray] = self.__dict__.setdefault("_cache", OrderedDict())
@@ -108,12 +110,19 @@ class BaseVectorizer:
         if missing:
             computed = self._transform_texts([uniq[i] for i in missing])
             rows[missing] = computed
-            if self.cache_size:
+            limit = self.cache_limit()
+            if limit:
                 for i, row in zip(missing, computed):
-                    cache[uniq[i]] = row
-                while len(cache) > self.cache_size:
+                    cache[uniq[i]] = row.copy()  # a view would keep the whole batch's matrix alive
+                while len(cache) > limit:
                     cache.popitem(last=False)
         return Vectors(rows, inverse)
+
+    def cache_limit(self) -> int:
+        """Entries the cache keeps: `cache_size`, fewer when `cache_memory` holds fewer vectors of this width."""
+        if self.cache_memory is None or not self.cache_size:
+            return self.cache_size
+        return min(self.cache_size, max(1, int(self.cache_memory) // (self.dim * 4)))
 
     def transform(self, texts: list[str]) -> np.ndarray:
         """(N, dim) float32, rows L2-normalized."""

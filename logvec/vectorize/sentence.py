@@ -126,7 +126,7 @@ class SentenceVectorizer(BaseVectorizer):
         st = self._load()
         get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
         self.dim_ = int(get_dim())
-        self.cache_size = max(1, int(self.cache_memory) // (self.dim_ * 4))
+        self.cache_size = max(1, int(self.cache_memory or 0) // (self.dim_ * 4))
         self.fitted_ = True
         return self
 

@@ -28,6 +28,7 @@ class SparseTextVectorizer(BaseVectorizer):
         oov_buckets: int = 256,
         cache_size: int = 100_000,
         sublinear_tf: bool = True,
+        cache_memory: int = 256 << 20,
     ) -> None:
         self.max_features = max_features
         self.ngram_max = ngram_max
@@ -35,6 +36,7 @@ class SparseTextVectorizer(BaseVectorizer):
         self.oov_buckets = oov_buckets
         self.cache_size = cache_size
         self.sublinear_tf = sublinear_tf
+        self.cache_memory = cache_memory
 
     def _counter(self, vocabulary: dict[str, int] | None = None) -> CountVectorizer:
         return CountVectorizer(

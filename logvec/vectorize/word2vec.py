@@ -54,6 +54,7 @@ class Word2VecVectorizer(BaseVectorizer):
         workers: int = 1,
         seed: int = 0,
         cache_size: int = 100_000,
+        cache_memory: int = 256 << 20,
     ) -> None:
         self.vector_size = vector_size
         self.window = window
@@ -68,6 +69,7 @@ class Word2VecVectorizer(BaseVectorizer):
         self.workers = workers
         self.seed = seed
         self.cache_size = cache_size
+        self.cache_memory = cache_memory
 
     def fit(self, texts: list[str]) -> "Word2VecVectorizer":
         uniq, inverse = unique_inverse(list(texts))

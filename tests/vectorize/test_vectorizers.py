@@ -105,3 +105,19 @@ def test_vectors_dense_and_from_dense():
     w = Vectors.from_dense(v.dense())
     np.testing.assert_array_equal(w.dense(), v.dense())
     assert len(w.rows) == 2
+
+
+@pytest.mark.parametrize("kind", ["tfidf", "word2vec"])
+def test_the_cache_is_bounded_in_memory_as_well_as_in_entries(kind):
+    """A stream of ever new lines fills the cache to `cache_memory`, not to `cache_size` entries (the bound the
+    deployment's memory budget rests on)."""
+    from logvec.config import parse_pipeline
+    from logvec.vectorize import make_vectorizer
+
+    config = parse_pipeline({"vectorizer": {"type": kind, "cache_size": 100_000, "cache_memory": "1MiB"}})
+    v = make_vectorizer(config.vectorizer).fit([f"user {w} logged in from host {w}" for w in "abcdefghij"] * 5)
+    limit = (1 << 20) // (v.dim * 4)
+    assert v.cache_limit() == limit < 100_000
+    for start in range(0, 3 * limit, 500):
+        v.transform_unique([f"request {i} took {i % 7} ms" for i in range(start, start + 500)])
+    assert len(v._cache) == limit
