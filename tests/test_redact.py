@@ -92,6 +92,8 @@ def test_a_bad_custom_pattern_names_the_key():
         parse_pipeline({"redact": {"custom": [{"name": "x", "pattern": "("}]}})
     with pytest.raises(ConfigError, match=r"redact\.custom\[0\]\.pattern: .*empty string"):
         parse_pipeline({"redact": {"custom": [{"name": "x", "pattern": "a*"}]}})
+    with pytest.raises(ConfigError, match=r"masking\.custom\[0\]\.pattern: .*empty string"):  # masks alike
+        parse_pipeline({"masking": {"custom": [{"name": "x", "pattern": "(?:id)?"}]}})
 
 
 def test_the_sources_dead_letters_are_redacted_raw_bytes_too():
