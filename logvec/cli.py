@@ -156,6 +156,7 @@ def run(
 
 
 def _run_batches(runner, batches, show: bool, stop: dict, report: Callable) -> Any:
+    """The run's loop (with a progress bar when `show`); a server that ends it is one line and its exit code."""
     from logvec.sources import KafkaUnavailableError
     from logvec.store import StoreDimensionError
     from logvec.store.base import StoreUnavailableError
