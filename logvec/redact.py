@@ -5,12 +5,12 @@ the masks, the templates, the vectors, the reasons, the model, the dead letters,
 documents only ever see the marker. Redaction runs on the raw line (not on the parsed message) because dead
 letters and session keys are read from the raw line too.
 
-Each detector is one regex, run over the whole batch joined by newlines (one C-level pass, not a call per line),
-and only when the lower-cased batch holds one of its anchors (`eyj` for a JWT, `://` for a password in a URL):
-most batches hold no secret, and a substring test is far cheaper than a regex pass. The kinds follow
-detect-secrets' plugins (keyword, basic auth, JWT, AWS, private key, Stripe, GitHub, Slack…); its scanner is
-not used because it runs every plugin in Python on every line, about a hundred times this cost
-(`benchmarks/bench_redact.py`).
+Each detector is one regex with anchors: literals its secret cannot be without (`eyj` for a JWT, `://` for a
+password in a URL, a run of 13 digits for a card number). One Aho-Corasick pass over the batch's bytes finds every
+anchor of every detector, and each regex then runs once over the lines holding its anchors, joined by newlines:
+most lines hold no secret, and most batches need no regex at all. The kinds follow detect-secrets' plugins
+(keyword, basic auth, JWT, AWS, private key, Stripe, GitHub, Slack…); its scanner is not used because it runs
+every plugin in Python on every line, several hundred times this cost (`benchmarks/bench_redact.py`).
 
 No pattern can match a line break, so a batch joined by newlines splits back into the same lines.
 """
