@@ -188,9 +188,21 @@ def test_alert_rules_parse_and_name_only_metrics_that_exist():
             "LogvecOOMKilled", "LogvecApiErrors", "LogvecApiSlow"} <= alerts
 
 
-def test_dashboard_queries_only_metrics_that_exist():
-    known = exported_metrics()
+def test_dashboard_queries_parse_and_name_only_metrics_that_exist():
+    """Every panel's PromQL parses (Grafana's variables filled in) and names logvec's metrics or the process
+    metrics prometheus-client exports beside them; ranges are $__rate_interval, never a fixed window."""
+    import promql_parser
+
+    known = exported_metrics() | {"process_resident_memory_bytes", "process_cpu_seconds_total"}
     dash = json.loads((ROOT / "dashboards" / "logvec.json").read_text())
     exprs = [t["expr"] for p in dash["panels"] for t in p["targets"]]
-    used = {m for e in exprs for m in re.findall(r"logvec_[a-z_]+", e)}
+    used: set[str] = set()
+    for e in exprs:
+        assert not re.search(r"\[\d+[smh]\]", e), f"a fixed range: {e}"
+        filled = e.replace("$__rate_interval", "1m").replace("$__range", "1h").replace("$namespace", ".*")
+        promql_parser.walk(promql_parser.parse(filled.replace("$pod", ".*")), lambda n: used.add(n.name) if isinstance(
+            n, promql_parser.VectorSelector) and n.name else None)
     assert used and used <= known, used - known
+    units = {p["fieldConfig"]["defaults"].get("unit") for p in dash["panels"] if p["type"] == "timeseries"}
+    assert None not in units and {"s", "bytes", "reqps"} <= units
+    assert {v["name"] for v in dash["templating"]["list"]} >= {"datasource", "namespace", "pod"}
