@@ -52,6 +52,11 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Unit("duration", "`
 Size = Annotated[ByteSize, Unit("size", "`512`, `64KiB`, `256MiB`")]
 
 
+def _empty_is_unset(value: Any) -> Any:
+    """`${VAR:-}` left empty means the key is not set (so one pipeline file serves with and without TLS/SASL)."""
+    return None if value == "" else value
+
+
 class _Strict(BaseModel):
     # a string right below a field is its description: the pipeline reference is generated from them
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -92,15 +97,16 @@ class KafkaSourceConfig(_Strict):
     """where a group with no committed offset starts"""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"""
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_mechanism: Annotated[Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None,
+                              BeforeValidator(_empty_is_unset)] = None
     """SASL: the mechanism (credentials from sasl_username_env / sasl_password_env)"""
     sasl_username_env: str = Field("KAFKA_USERNAME", description="environment variable holding the user")
     sasl_password_env: str = Field("KAFKA_PASSWORD", description="environment variable holding the password")
-    ssl_cafile: str | None = None
+    ssl_cafile: Annotated[str | None, BeforeValidator(_empty_is_unset)] = None
     """CA bundle that signed the brokers' certificates"""
-    ssl_certfile: str | None = None
+    ssl_certfile: Annotated[str | None, BeforeValidator(_empty_is_unset)] = None
     """client certificate (mutual TLS)"""
-    ssl_keyfile: str | None = None
+    ssl_keyfile: Annotated[str | None, BeforeValidator(_empty_is_unset)] = None
     """client key (mutual TLS)"""
     ssl_check_hostname: bool = True
     """check the broker's certificate names its host"""
@@ -561,7 +567,7 @@ class OpenSearchAuth(_Strict):
 class OpenSearchTls(_Strict):
     verify: bool = True
     """check the server's certificate"""
-    ca_file: str | None = None
+    ca_file: Annotated[str | None, BeforeValidator(_empty_is_unset)] = None
     """CA bundle that signed it"""
 
 
