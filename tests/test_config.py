@@ -175,3 +175,21 @@ def test_a_pipeline_extending_a_new_style_base_may_use_an_old_key(tmp_path):
     p = write(tmp_path, "extends: base.yaml\nparse:\n  max_line_bytes: 1000\n")
     with pytest.warns(ConfigDeprecationWarning):
         assert load_pipeline(p).parse.max_line_size == 1000
+
+
+def test_an_empty_environment_value_leaves_tls_and_sasl_settings_unset(monkeypatch):
+    """pipelines/stack.yaml serves clusters with and without SASL and private CAs: `${VAR:-}` empty is unset."""
+    for var in ("KAFKA_SASL_MECHANISM", "KAFKA_SSL_CAFILE", "OPENSEARCH_CA_FILE"):
+        monkeypatch.delenv(var, raising=False)
+    plain = load_pipeline(PIPELINES / "stack.yaml")
+    assert plain.source.sasl_mechanism is None and plain.source.ssl_cafile is None and plain.store.tls.ca_file is None
+    monkeypatch.setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("KAFKA_SSL_CAFILE", "/etc/logvec/kafka/ca.pem")
+    monkeypatch.setenv("OPENSEARCH_CA_FILE", "/etc/logvec/opensearch/ca.pem")
+    secured = load_pipeline(PIPELINES / "stack.yaml")
+    assert secured.source.sasl_mechanism == "SCRAM-SHA-512"
+    assert secured.source.ssl_cafile == "/etc/logvec/kafka/ca.pem"
+    assert secured.store.tls.ca_file == "/etc/logvec/opensearch/ca.pem"
+    monkeypatch.setenv("KAFKA_SASL_MECHANISM", "SCRAM-SHA-1")
+    with pytest.raises(ConfigError, match="source.sasl_mechanism"):
+        load_pipeline(PIPELINES / "stack.yaml")
