@@ -12,9 +12,9 @@
     GET  /docs, /redoc     the OpenAPI docs, their assets served from the package (they work offline)
 
 `/api/...` needs authentication (logvec.access). Answers name files by their last two path parts, never by the
-server's absolute paths. A model fitted after the server started (the worker's first warm-up), or refitted, is
-picked up by the next request. The vectorizer is warmed when a model is loaded, so the first search does not
-pay for it.
+server's absolute paths (hit ids, stats, errors); log lines themselves are shown as they were logged. A model
+fitted after the server started (the worker's first warm-up), or refitted, is picked up by the next request.
+The vectorizer is warmed when a model is loaded, so the first search does not pay for it.
 """
 
 from __future__ import annotations
@@ -124,7 +124,8 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
             raise HTTPException(503, problem)
         filters = SearchFilters(service=r.service, level=r.level, since=when(r.since, "since"),
                                 until=when(r.until, "until"), anomalies_only=r.anomalies)
-        return [public(asdict(h)) for h in runner.search(r.q, k=r.k, filters=filters)]
+        # a hit's id names the file it came from; its message and template are log lines, shown as logged
+        return [{**asdict(h), "id": public_text(h.id)} for h in runner.search(r.q, k=r.k, filters=filters)]
 
     api = APIRouter(prefix="/api", dependencies=[Depends(require_identity(access))])
 
@@ -154,13 +155,13 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
 
     @api.get("/sessions")
     def sessions(anomalies: bool = True, limit: int = Query(20, ge=1, le=1000)) -> list[dict]:
-        return public(runner.store.sessions(anomalies_only=anomalies, limit=limit))
+        return runner.store.sessions(anomalies_only=anomalies, limit=limit)
 
     @api.get("/events")
     def rate_events(kind: Literal["storm", "drop"] | None = None,
                     limit: int = Query(20, ge=1, le=1000)) -> list[dict]:
         """Rate storms and drops, latest window first."""
-        return public(runner.store.rate_events(kind=kind, limit=limit))
+        return runner.store.rate_events(kind=kind, limit=limit)
 
     app.include_router(api)
 

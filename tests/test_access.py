@@ -116,6 +116,10 @@ def test_answers_hold_no_absolute_server_path(data, tmp_path, hdfs_log):
     for text in texts:
         assert str(data) not in text and str(hdfs_log.parent.resolve()) not in text, text[:300]
     assert '"hdfs_5k/HDFS_5k.log:' in texts[1]
+    # a path inside a log line is the log's, not the server's: shown as logged
+    line = hdfs_log.read_text().splitlines()[1]  # NameSystem.allocateBlock: /mnt/hadoop/mapred/system/...
+    (hit,) = c.get("/api/search", params={"q": line, "k": 1}).json()
+    assert "/mnt/hadoop/mapred/system/job_200811092030_0001/job.jar" in hit["message"] and hit["id"].endswith(":2")
 
 
 def test_serve_refuses_an_open_bind_without_authentication(tmp_path):
