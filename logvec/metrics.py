@@ -17,6 +17,10 @@ RECORDS_PROCESSED = Counter("logvec_records_processed_total", "Records written t
 REDACTIONS = Counter("logvec_redactions_total", "Secrets replaced by a marker before parsing, by kind.", ["kind"])
 DEAD_LETTERS = Counter("logvec_dead_letters_total", "Lines or messages sent to the dead-letter place.", ["reason"])
 ANOMALIES = Counter("logvec_anomalies_total", "Records and sessions flagged anomalous.", ["level"])
+# by what flagged them (a fixed set: new_template, rare_template, severity, distance, sequence, missing_step,
+# rate); not by service, whose values come from the logs and are not bounded
+ANOMALIES_BY_KIND = Counter("logvec_anomaly_kinds_total", "Flagged records and sessions by anomaly kind (an item "
+                        "flagged for two reasons counts under each).", ["level", "kind"])
 STAGE_SECONDS = Histogram("logvec_stage_seconds", "Time one batch spent in each stage.", ["stage"],
                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 STORE_WRITE_SECONDS = Histogram("logvec_store_write_seconds", "Store write latency per batch, until acknowledged.",
