@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import string
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from bench_throughput import run_child
 from results import save
 
 HERE = Path(__file__).resolve().parent
@@ -44,16 +43,6 @@ def distinct_log(path: Path, lines: int) -> None:
                     f"user {word()} logged in to the store from region {word()}\n")
 
 
-def peak_rss(argv: list[str]) -> tuple[float, float]:
-    """(peak RSS MiB, wall seconds) of one child process."""
-    t = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, cwd=ROOT)
-    _, status, usage = os.wait4(p.pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{argv[:3]} failed with status {status}")
-    return usage.ru_maxrss / 1024, time.perf_counter() - t
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=300_000)
@@ -69,8 +58,9 @@ def main() -> None:
         inputs["hdfs"].write_text("\n".join(hdfs[i % len(hdfs)] for i in range(a.lines)) + "\n")
         distinct_log(inputs["distinct"], a.lines)
         for name, log in inputs.items():
-            rss, wall = peak_rss([logvec, "run", "-p", a.pipeline, "-i", str(log), "-d", str(Path(tmp) / name),
-                                  "--format", "json"])
+            _, wall, rss_bytes = run_child([logvec, "run", "-p", a.pipeline, "-i", str(log), "-d",
+                                            str(Path(tmp) / name), "--format", "json"])
+            rss = rss_bytes / 2**20
             out[name] = {"lines": a.lines, "peak_rss_mib": round(rss), "wall_seconds": round(wall, 1)}
             print(f"{name:10} peak RSS {rss:7,.0f} MiB  ({wall:.1f} s)")
     save("memory.json", {"pipeline": a.pipeline, "inputs": out})

@@ -57,6 +57,10 @@ def _empty_is_unset(value: Any) -> Any:
     return None if value == "" else value
 
 
+# an optional setting `${VAR:-}` may leave empty: empty is unset
+OptionalText = Annotated[str | None, BeforeValidator(_empty_is_unset)]
+
+
 class _Strict(BaseModel):
     # a string right below a field is its description: the pipeline reference is generated from them
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
@@ -102,11 +106,11 @@ class KafkaSourceConfig(_Strict):
     """SASL: the mechanism (credentials from sasl_username_env / sasl_password_env)"""
     sasl_username_env: str = Field("KAFKA_USERNAME", description="environment variable holding the user")
     sasl_password_env: str = Field("KAFKA_PASSWORD", description="environment variable holding the password")
-    ssl_cafile: Annotated[str | None, BeforeValidator(_empty_is_unset)] = None
+    ssl_cafile: OptionalText = None
     """CA bundle that signed the brokers' certificates"""
-    ssl_certfile: Annotated[str | None, BeforeValidator(_empty_is_unset)] = None
+    ssl_certfile: OptionalText = None
     """client certificate (mutual TLS)"""
-    ssl_keyfile: Annotated[str | None, BeforeValidator(_empty_is_unset)] = None
+    ssl_keyfile: OptionalText = None
     """client key (mutual TLS)"""
     ssl_check_hostname: bool = True
     """check the broker's certificate names its host"""
@@ -567,7 +571,7 @@ class OpenSearchAuth(_Strict):
 class OpenSearchTls(_Strict):
     verify: bool = True
     """check the server's certificate"""
-    ca_file: Annotated[str | None, BeforeValidator(_empty_is_unset)] = None
+    ca_file: OptionalText = None
     """CA bundle that signed it"""
 
 

@@ -205,13 +205,13 @@ class Redactor:
             REDACTIONS.labels(detector.name).inc(found)
         return out
 
-    def _screened(self, lines: list[str]) -> list[tuple[Detector, re.Pattern[str], list[int] | None]]:
-        """Each detector with the lines that may hold its secret (None: every line), leaving out the detectors
-        none of whose anchors the batch holds. One Aho-Corasick pass per view of the joined batch's UTF-8 bytes
-        finds every anchor at once: far cheaper than running the patterns, or a substring test per anchor, over
-        every line."""
+    def _screened(self, text: str) -> list[tuple[Detector, re.Pattern[str], list[int] | None]]:
+        """Each detector with the lines of `text` (a batch joined by line breaks) that may hold its secret (None:
+        every line), leaving out the detectors none of whose anchors the batch holds. One Aho-Corasick pass per
+        view of the batch's UTF-8 bytes finds every anchor at once: far cheaper than running the patterns, or a
+        substring test per anchor, over every line."""
         # a line break before the first line too (the anchors that start with one); lone surrogates pass as bytes
-        data = ("\n" + "\n".join(lines)).encode("utf-8", "surrogatepass")
+        data = ("\n" + text).encode("utf-8", "surrogatepass")
         lines_of: dict[int, list[int]] = {}  # detector -> byte offsets of its anchors
         for view, (automaton, owners) in self._automata.items():
             for anchor, start, _ in automaton.find_matches_as_indexes(data.translate(_VIEWS[view])):
@@ -231,15 +231,19 @@ class Redactor:
     def redact(self, lines: list[str]) -> tuple[list[str], list[int]]:
         if not self._compiled or not lines:
             return lines, []
-        if sum(map(str.count, lines, ["\n"] * len(lines))):  # a line with line breaks of its own: alone
+        joined = "\n".join(lines)
+        if joined.count("\n") != len(lines) - 1:  # a line with line breaks of its own: each line alone
             each = [self.redact_text(line) for line in lines]
             return each, [i for i, (a, b) in enumerate(zip(lines, each)) if a != b]
         out: list[str] | None = None
         changed: set[int] = set()
-        for d, rx, at in self._screened(lines):
+        for d, rx, at in self._screened(joined):
             current = out if out is not None else lines
-            at = list(range(len(lines))) if at is None else at
-            text = "\n".join([current[i] for i in at])
+            if at is None:  # every line: the batch as joined (while no detector has changed it)
+                at = list(range(len(lines)))
+                text = joined if out is None else "\n".join(current)
+            else:
+                text = "\n".join([current[i] for i in at])
             new = self._replace(d, rx, text)
             if new == text:
                 continue
