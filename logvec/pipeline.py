@@ -193,6 +193,7 @@ class Runner:
             self.store.flag_records(recalled, "rate")
             self.summary.anomalies += len(recalled)
             ANOMALIES.labels("line").inc(len(recalled))
+            ANOMALIES_BY_KIND.labels("line", "rate").inc(len(recalled))
         if events:
             self.store.upsert_rate_events(events)
             self.summary.rate_events += len(events)
