@@ -27,18 +27,18 @@ import numpy as np
 from results import save
 
 from logvec.config import load_pipeline
-from logvec.pipeline import Runner
+from logvec.searcher import Searcher
 from logvec.store import SearchFilters
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def timed(runner: Runner, queries: list[str], filters: SearchFilters | None = None) -> dict:
+def timed(searcher: Searcher, queries: list[str], filters: SearchFilters | None = None) -> dict:
     ms = []
     for q in queries:
         t = time.perf_counter()
-        hits = runner.search(q, k=10, filters=filters)
+        hits = searcher.search(q, k=10, filters=filters)
         ms.append((time.perf_counter() - t) * 1000)
         assert hits, q
     return {"queries": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 2),
@@ -61,7 +61,7 @@ def main() -> None:
         fill_s = time.perf_counter() - t
         lines = log.read_text().splitlines()
         picked = random.Random(3).sample(lines, a.queries)
-        runner = Runner(load_pipeline(a.pipeline), data)
+        searcher = Searcher(load_pipeline(a.pipeline), data)
         db = sqlite3.connect(data / "store" / "records.sqlite")
         top_vec, top_count = db.execute(
             "SELECT vec, COUNT(*) FROM records GROUP BY vec ORDER BY 2 DESC LIMIT 1").fetchone()
@@ -70,16 +70,16 @@ def main() -> None:
         service = db.execute("SELECT service FROM records WHERE vec = ? LIMIT 1", (top_vec,)).fetchone()[0]
         last = db.execute("SELECT MAX(ts) FROM records").fetchone()[0]
         db.close()
-        runner.search(picked[0])  # loads the model and maps the vectors
+        searcher.search(picked[0])  # loads the model and maps the vectors
         result = {
             "lines": a.lines, "fill_seconds": round(fill_s, 1), "records_sharing_the_commonest_vector": top_count,
-            "any_line": timed(runner, picked),
-            "any_line_service_filter": timed(runner, picked[: a.queries // 2], SearchFilters(service=service)),
-            "any_line_last_hour": timed(runner, picked[: a.queries // 2], SearchFilters(since=last - 3600)),
-            "any_line_anomalies_only": timed(runner, picked[: a.queries // 2], SearchFilters(anomalies_only=True)),
-            "commonest_vector": timed(runner, top_lines),
+            "any_line": timed(searcher, picked),
+            "any_line_service_filter": timed(searcher, picked[: a.queries // 2], SearchFilters(service=service)),
+            "any_line_last_hour": timed(searcher, picked[: a.queries // 2], SearchFilters(since=last - 3600)),
+            "any_line_anomalies_only": timed(searcher, picked[: a.queries // 2], SearchFilters(anomalies_only=True)),
+            "commonest_vector": timed(searcher, top_lines),
         }
-        runner.close()
+        searcher.close()
     save("search.json", result)
     print(json.dumps(result, indent=2))
 

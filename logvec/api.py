@@ -12,9 +12,10 @@
     GET  /docs, /redoc     the OpenAPI docs, their assets served from the package (they work offline)
 
 `/api/...` needs authentication (logvec.access). Answers name files by their last two path parts, never by the
-server's absolute paths (hit ids, stats, errors); log lines themselves are shown as they were logged. A model
-fitted after the server started (the worker's first warm-up), or refitted, is picked up by the next request.
-The vectorizer is warmed when a model is loaded, so the first search does not pay for it.
+server's absolute paths (hit ids, stats, errors); log lines themselves are shown as they were logged. The API
+is the read side (`logvec.searcher.Searcher`): it needs the store and the model registry, never Kafka. A
+version published after the server started (the fleet's first fit), or newly activated, is picked up by the
+next request. The vectorizer is warmed when a model is loaded, so the first search does not pay for it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ from pydantic import BaseModel, Field
 from logvec.access import AccessMiddleware, AccessPolicy, require_identity
 from logvec.config import PipelineConfig
 from logvec.model import ModelError
-from logvec.pipeline import Runner
+from logvec.registry import RegistryError
+from logvec.searcher import Searcher
 from logvec.store import Hit, SearchFilters
 from logvec.store.base import StoreCorruptError, StoreUnavailableError
 from logvec.timeparse import parse_time_arg
@@ -79,19 +81,19 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
     """The app. `access`: who may read `/api` and which Host names are served; the default lets nobody in
     (`logvec serve` builds the policy from its flags and environment)."""
     access = access or AccessPolicy()
-    runner = Runner(config, data_dir, load_model=False)
+    searcher = Searcher(config, data_dir)
     loading = threading.Lock()  # requests run on a thread pool: one of them loads
 
     def model_problem() -> str | None:
         """Why there is no usable model (None: there is one, loaded and warm)."""
         try:
             with loading:
-                if runner.refresh_model() and runner.model is not None:
-                    runner.model.vectorizer.transform(runner.masker.mask(["warm up"]))  # sentence: load it now
-        except ModelError as e:
+                if searcher.refresh_model() and searcher.model is not None:
+                    searcher.model.vectorizer.transform(searcher.masker.mask(["warm up"]))  # sentence: load it now
+        except (ModelError, RegistryError, StoreUnavailableError) as e:
             return public_text(str(e))
-        if runner.model is None:
-            return "no model in the data directory yet: run the pipeline on some logs first"
+        if searcher.model is None:
+            return "no model published yet: run the pipeline on some logs first"
         return None
 
     @asynccontextmanager
@@ -125,7 +127,7 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
         filters = SearchFilters(service=r.service, level=r.level, since=when(r.since, "since"),
                                 until=when(r.until, "until"), anomalies_only=r.anomalies)
         # a hit's id names the file it came from; its message and template are log lines, shown as logged
-        return [{**asdict(h), "id": public_text(h.id)} for h in runner.search(r.q, k=r.k, filters=filters)]
+        return [{**asdict(h), "id": public_text(h.id)} for h in searcher.search(r.q, k=r.k, filters=filters)]
 
     api = APIRouter(prefix="/api", dependencies=[Depends(require_identity(access))])
 
@@ -149,19 +151,17 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
     @api.get("/stats")
     def stats() -> dict:
         model_problem()
-        s = runner.store.stats()
-        s["model"] = runner.model.meta if runner.model else None
-        return public(s)
+        return public(searcher.stats())
 
     @api.get("/sessions")
     def sessions(anomalies: bool = True, limit: int = Query(20, ge=1, le=1000)) -> list[dict]:
-        return runner.store.sessions(anomalies_only=anomalies, limit=limit)
+        return searcher.store.sessions(anomalies_only=anomalies, limit=limit)
 
     @api.get("/events")
     def rate_events(kind: Literal["storm", "drop"] | None = None,
                     limit: int = Query(20, ge=1, le=1000)) -> list[dict]:
         """Rate storms and drops, latest window first."""
-        return runner.store.rate_events(kind=kind, limit=limit)
+        return searcher.store.rate_events(kind=kind, limit=limit)
 
     app.include_router(api)
 
@@ -172,7 +172,7 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
     @app.get("/readyz")
     def readyz() -> JSONResponse:
         try:
-            count = runner.store.count()
+            count = searcher.store.count()
         except Exception as e:  # noqa: BLE001 - any store failure means not ready
             return JSONResponse({"ready": False, "reason": public_text(f"store: {e}")}, status_code=503)
         problem = model_problem()
@@ -200,5 +200,5 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
             raise HTTPException(404, "no such asset")
         return Response(assets[name], media_type=_ASSETS[name])
 
-    app.state.runner = runner
+    app.state.searcher = searcher
     return app

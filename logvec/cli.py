@@ -60,15 +60,25 @@ def _load(pipeline: Path):
 def _runner(pipeline: Path, data_dir: Optional[Path]):
     from logvec.model import ModelError
     from logvec.pipeline import Runner
+    from logvec.registry import RegistryError
     from logvec.sources import KafkaUnavailableError
 
     config = _load(pipeline)
     try:
-        return Runner(config, data_dir)
-    except ModelError as e:
+        runner = Runner(config, data_dir)
+        runner.dead_letters  # noqa: B018 - a Kafka dead-letter producer connects now: a worker fails fast
+        return runner
+    except (ModelError, RegistryError) as e:
         _fail(str(e))
     except KafkaUnavailableError as e:
         _fail(str(e), code=1)
+
+
+def _searcher(pipeline: Path, data_dir: Optional[Path], version: Optional[int] = None):
+    """The read side: the store and the model registry, never Kafka."""
+    from logvec.searcher import Searcher
+
+    return Searcher(_load(pipeline), data_dir, version=version)
 
 
 @app.command()
@@ -239,25 +249,65 @@ def _print_run(summary, name: str, data_dir: Path, dead_letters: str, format: Fo
 @app.command()
 def fit(
     pipeline: Path = PipelineOpt,
-    input: list[str] = typer.Option(..., "--input", "-i", help="baseline logs: file, glob or -"),
+    input: Optional[list[str]] = typer.Option(
+        None, "--input", "-i", help="baseline logs: file, glob or - (a Kafka pipeline without it: the topic's first "
+                                    "run.warmup_lines lines, read as consumer group GROUP-fit, never committed)"),
     data_dir: Optional[Path] = DataDirOpt,
+    idle: float = typer.Option(10.0, "--idle", help="Kafka: stop reading once the topic is quiet this long"),
+    activate: Optional[bool] = typer.Option(
+        None, "--activate/--no-activate",
+        help="make the new version the active one (default: only when no version is active yet)"),
 ) -> None:
-    """Fit the model (templates, vectorizer, detector) on baseline logs and save it in DATA_DIR/model."""
+    """Fit the model (templates, vectorizer, detector) on baseline logs and publish it to the model registry
+    (DATA_DIR/models, or OpenSearch with an OpenSearch store) as a new version."""
     from logvec.pipeline import Runner
     from logvec.sources import open_source
+    from logvec.store.base import StoreDimensionError, StoreModelError
 
     config = _load(pipeline)
+    if not input and config.source.type != "kafka":
+        _fail("give the baseline with --input (a file, a glob or -)")
     runner = Runner(config, data_dir, load_model=False)
     try:
-        batches = list(open_source(config, input))
+        batches = list(open_source(config, input)) if input else _kafka_warmup(config, idle)
     except (FileNotFoundError, ValueError) as e:
         _fail(str(e))
     if not any(len(b) for b in batches):
         _fail("the baseline is empty: nothing to fit on")
-    model = runner.fit(batches)
-    out.print(f"model saved in {runner.model_dir}: {model.meta['baseline_lines']:,} baseline records, "
-              f"{model.meta['templates']:,} templates, {model.meta['dim']}-dim {model.meta['vectorizer']} vectors",
-              highlight=False)
+    try:
+        model = runner.fit(batches, activate_it=activate)
+    except (StoreModelError, StoreDimensionError) as e:
+        _fail(f"published, not activated: {e}")
+    finally:
+        runner.close()
+    active = runner.model is model
+    out.print(f"model version {model.version} ({model.model_id}) published in {runner.registry.describe()}"
+              f"{' and active' if active else f'; not active (logvec model activate {model.version})'}: "
+              f"{model.meta['baseline_lines']:,} baseline records, {model.meta['templates']:,} templates, "
+              f"{model.meta['dim']}-dim {model.meta['vectorizer']} vectors", highlight=False, soft_wrap=True)
+
+
+def _kafka_warmup(config, idle: float) -> list:
+    """The topic's first `run.warmup_lines` lines (or fewer, once it is quiet for `idle` seconds), read as a
+    consumer group of their own that commits nothing: the workers' group still reads everything."""
+    from logvec.sources import KafkaUnavailableError
+    from logvec.sources.kafka import KafkaSource
+
+    src = config.source.model_copy(update={"group_id": f"{config.source.group_id}-fit", "group_instance_id": None})
+    source = KafkaSource(src, config.parse.max_line_size, idle_exit=idle)
+    held, n = [], 0
+    try:
+        for raw in source:
+            if len(raw):
+                held.append(raw)
+                n += len(raw)
+            if n >= config.run.warmup_lines:
+                break
+    except KafkaUnavailableError as e:
+        _fail(str(e), code=1)
+    finally:
+        source.close()
+    return held
 
 
 def _filters(service, level, since, until, anomalies):
@@ -283,21 +333,24 @@ def search(
     since: Optional[str] = typer.Option(None, "--since", help="ISO time, epoch, or 2h/7d ago"),
     until: Optional[str] = typer.Option(None, "--until"),
     anomalies: bool = typer.Option(False, "--anomalies", help="only records flagged anomalous"),
+    version: Optional[int] = typer.Option(None, "--model-version",
+                                          help="search the vectors of this model version (default: the active)"),
     format: Format = typer.Option(Format.table, "--format"),
 ) -> None:
     """Find the stored records most similar to QUERY (cosine similarity, best first)."""
     from logvec.model import ModelError
+    from logvec.registry import RegistryError
     from logvec.store.base import StoreCorruptError
 
-    runner = _runner(pipeline, data_dir)
+    searcher = _searcher(pipeline, data_dir, version)
     try:
-        hits = runner.search(query, k=k, filters=_filters(service, level, since, until, anomalies))
-    except ModelError as e:
+        hits = searcher.search(query, k=k, filters=_filters(service, level, since, until, anomalies))
+    except (ModelError, RegistryError) as e:
         _fail(str(e))
     except StoreCorruptError as e:
         _fail(str(e), code=1)
     finally:
-        runner.close()
+        searcher.close()
     if format == Format.json:
         print(json.dumps([h.to_dict() for h in hits], ensure_ascii=False))
         return
@@ -318,20 +371,29 @@ def stats(
     data_dir: Optional[Path] = DataDirOpt,
     format: Format = typer.Option(Format.table, "--format"),
 ) -> None:
-    """What the store holds: records, templates, anomalies; and what is wrong with it, if anything."""
-    runner = _runner(pipeline, data_dir)
+    """What the store holds: records, templates, anomalies; and what is wrong with it, if anything. Dead letters
+    in a Kafka topic are not counted here (unknown; the workers' logvec_dead_letters_total counts them)."""
+    from logvec.model import ModelError
+    from logvec.registry import RegistryError
+
+    searcher = _searcher(pipeline, data_dir)
     try:
-        s = runner.store.stats()
+        s = searcher.stats()
+    except (ModelError, RegistryError) as e:
+        _fail(str(e))
     finally:
-        runner.close()
-    s["model"] = runner.model.meta if runner.model else None
-    s["dead_letters"] = len(runner.dead_letters.read())
+        searcher.close()
     if format == Format.json:
         print(json.dumps(s))
     else:
+        model = s.get("model") or {}
+        s["model"] = f"version {model.get('version')} ({model.get('model_id')})" if model.get("model_id") else (
+            "unpublished" if model else "none")
+        if s["dead_letters"] is None:
+            s["dead_letters"] = f"unknown (in {s['dead_letters_in']})"
         t = Table(show_header=False)
         for key in ("records", "redeliveries", "templates", "anomalies", "sessions", "session_anomalies",
-                    "rate_events", "distinct_vectors", "dim", "dead_letters", "path"):
+                    "rate_events", "distinct_vectors", "dim", "model", "dead_letters", "path"):
             if key in s:
                 t.add_row(key, str(s[key]))
         out.print(t)
@@ -351,23 +413,32 @@ def doctor(
     from logvec.deadletter import DeadLetterFile
     from logvec.model import Model, ModelError
     from logvec.pipeline import Runner
+    from logvec.registry import RegistryError
 
     config = _load(pipeline)
     runner = Runner(config, data_dir, load_model=False)
     problems: list[str] = []
     try:
-        Model.load(runner.model_dir, config)
-    except ModelError as e:
+        if runner.registry.active() is not None or not Model.exists(runner.model_dir):
+            runner.registry.load(None, config)  # the published version: what search and other workers load
+    except (ModelError, RegistryError) as e:
         problems.append(str(e))
+    if Model.exists(runner.model_dir):
+        try:
+            Model.load(runner.model_dir, config)  # this worker's copy: what it resumes with
+        except ModelError as e:
+            problems.append(f"{e} (the worker's working copy: it restarts from the published version, "
+                            "without the templates it learned since)")
     try:
         check = getattr(runner.store, "problems", None)
         problems += check(thorough=True) if check is not None else []
     finally:
         runner.close()
-    if isinstance(runner.dead_letters, DeadLetterFile):
-        torn = [d for d in runner.dead_letters.read() if "torn write" in d.reason]
+    letters = DeadLetterFile(runner.data_dir / "dead-letters.jsonl")
+    if letters.path.exists():
+        torn = [d for d in letters.read() if "torn write" in d.reason]
         if torn:
-            problems.append(f"{runner.dead_letters.path}: {len(torn)} dead-letter lines were cut short "
+            problems.append(f"{letters.path}: {len(torn)} dead-letter lines were cut short "
                             f"(first at {torn[0].origin}); the rest read")
     for problem in problems:
         err.print(f"[bold red]problem:[/] {problem}", highlight=False, soft_wrap=True)
@@ -385,11 +456,11 @@ def sessions(
     format: Format = typer.Option(Format.table, "--format"),
 ) -> None:
     """Scored sessions, most anomalous first, with the reason for each flagged one."""
-    runner = _runner(pipeline, data_dir)
+    searcher = _searcher(pipeline, data_dir)
     try:
-        rows = runner.store.sessions(anomalies_only=anomalies, limit=limit)
+        rows = searcher.store.sessions(anomalies_only=anomalies, limit=limit)
     finally:
-        runner.close()
+        searcher.close()
     if format == Format.json:
         print(json.dumps(rows, ensure_ascii=False))
         return
@@ -427,11 +498,11 @@ def events(
 ) -> None:
     """Rate events, latest first: a known template far more often than the baseline (storm) or a frequent one
     gone quiet (drop), per service and window."""
-    runner = _runner(pipeline, data_dir)
+    searcher = _searcher(pipeline, data_dir)
     try:
-        rows = runner.store.rate_events(kind=kind.value if kind else None, limit=limit)
+        rows = searcher.store.rate_events(kind=kind.value if kind else None, limit=limit)
     finally:
-        runner.close()
+        searcher.close()
     if format == Format.json:
         print(json.dumps(rows, ensure_ascii=False))
         return
@@ -538,6 +609,78 @@ def serve(
                 access_log=False)
 
 
+model_app = typer.Typer(help="Model versions in the registry: list, show, activate.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+def _registry(pipeline: Path, data_dir: Optional[Path]):
+    from logvec.registry import open_registry
+
+    config = _load(pipeline)
+    return config, open_registry(config, Path(data_dir or config.run.data_dir), patient=False)
+
+
+@model_app.command("list")
+def model_list(pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt,
+               format: Format = typer.Option(Format.table, "--format")) -> None:
+    """Every published version, oldest first; the active one marked."""
+    _, registry = _registry(pipeline, data_dir)
+    try:
+        versions = registry.versions()
+    finally:
+        registry.close()
+    if format == Format.json:
+        print(json.dumps([v.to_dict() for v in versions]))
+        return
+    t = Table(title=f"model versions in {registry.describe()}")
+    for name in ("version", "active", "model id", "published", "vectorizer", "dim", "baseline lines", "by"):
+        t.add_column(name)
+    for v in versions:
+        m = v.meta
+        t.add_row(str(v.version), "*" if v.active else "", v.model_id, v.created, str(m.get("vectorizer", "")),
+                  str(m.get("dim", "")), f"{m.get('baseline_lines', 0):,}", str(m.get("published_by", "")))
+    out.print(t)
+
+
+@model_app.command("show")
+def model_show(version: Optional[int] = typer.Argument(None, help="default: the active version"),
+               pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """One version's metadata as JSON."""
+    _, registry = _registry(pipeline, data_dir)
+    try:
+        versions = {v.version: v for v in registry.versions()}
+    finally:
+        registry.close()
+    if version is None:
+        version = next((v.version for v in versions.values() if v.active), None)
+        if version is None:
+            _fail(f"no active version in {registry.describe()}")
+    if version not in versions:
+        _fail(f"no version {version} in {registry.describe()} (logvec model list)")
+    print(json.dumps(versions[version].to_dict(), indent=2))
+
+
+@model_app.command("activate")
+def model_activate(version: int = typer.Argument(..., help="the version to make active"),
+                   pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Make VERSION the fleet's model: the store gets it ready (OpenSearch: its index, the alias moves), then
+    running workers switch to it at their next look (registry.poll_interval) and search uses it."""
+    from logvec.registry import RegistryError, activate, who
+    from logvec.store import open_store
+    from logvec.store.base import StoreDimensionError, StoreModelError
+
+    config, registry = _registry(pipeline, data_dir)
+    store = open_store(config.store, Path(data_dir or config.run.data_dir))
+    try:
+        v = activate(registry, store, version, by=who())
+    except (RegistryError, StoreModelError, StoreDimensionError) as e:
+        _fail(str(e))
+    finally:
+        store.close()
+        registry.close()
+    out.print(f"version {v.version} ({v.model_id}) is active in {registry.describe()}", highlight=False)
+
+
 index_app = typer.Typer(help="OpenSearch index lifecycle (store.type: opensearch).", no_args_is_help=True)
 app.add_typer(index_app, name="index")
 
@@ -555,16 +698,20 @@ def _opensearch(pipeline: Path):
 def index_create(pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt,
                  dim: Optional[int] = typer.Option(None, "--dim",
                                                    help="default: the fitted model's dimension")) -> None:
-    """Create the k-NN index for the model's dimension and point the alias at it."""
-    from logvec.model import Model
+    """Create the k-NN index of the active model version and point the alias at it (with --dim and no model:
+    an index for that dimension)."""
+    from logvec.registry import open_registry
 
     config, store = _opensearch(pipeline)
-    if dim is None:
-        model_dir = Path(data_dir or config.run.data_dir) / "model"
-        if not Model.exists(model_dir):
-            _fail(f"no model in {model_dir}: give --dim or fit first")
-        dim = int(Model.load(model_dir).meta["dim"])
-    out.print(f"index {store.ensure_index(dim)} ready behind alias {config.store.index}", highlight=False)
+    registry = open_registry(config, Path(data_dir or config.run.data_dir))
+    active = registry.active()
+    if active is not None:
+        name = store.activate_model(active.model_id, int(active.meta["dim"]))
+    elif dim is not None:
+        name = store.ensure_index(dim)
+    else:
+        _fail(f"no active model in {registry.describe()}: give --dim or fit first")
+    out.print(f"index {name} ready behind alias {config.store.index}", highlight=False)
 
 
 @index_app.command("info")
@@ -576,11 +723,16 @@ def index_info(pipeline: Path = PipelineOpt) -> None:
 
 @index_app.command("delete")
 def index_delete(pipeline: Path = PipelineOpt, yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
-    """Delete the index behind the alias (and the sessions index)."""
-    _, store = _opensearch(pipeline)
+    """Delete the records' indices (every model version's), the sessions and the rate events; the published
+    models stay."""
+    from logvec.registry import open_registry
+
+    config, store = _opensearch(pipeline)
     if not yes and not typer.confirm(f"delete the indices behind {store.config.index}?"):
         raise typer.Exit(1)
-    out.print(f"deleted: {', '.join(store.delete()) or 'nothing'}", highlight=False)
+    registry = open_registry(config, Path(config.run.data_dir))
+    model_ids = [v.model_id for v in registry.versions()]
+    out.print(f"deleted: {', '.join(store.delete(model_ids)) or 'nothing'}", highlight=False)
 
 
 def main() -> None:

@@ -626,6 +626,27 @@ class OpenSearchStoreConfig(_Strict):
 StoreConfig = Annotated[Union[LocalStoreConfig, OpenSearchStoreConfig], Field(discriminator="type")]
 
 
+# ---------------------------------------------------------------- model registry
+class RegistryConfig(_Strict):
+    """Where fitted models are published, and how a fleet of workers agrees on one."""
+
+    type: Literal["auto", "local", "directory", "opensearch"] = "auto"
+    """auto: OpenSearch when the store is OpenSearch (an index beside the records), else the data directory;
+    directory: a folder every worker mounts (`path`)"""
+    path: str | None = Field(None, description="directory: the shared folder (NFS, a ReadWriteMany volume)")
+    index: str | None = Field(None, description="opensearch: the models index (default: the store's index + -models)")
+    lease_ttl: Duration = Field(
+        "60s", validate_default=True,
+        description="a fitting worker's lease lapses this long after its last renewal (it renews every third)")
+    poll_interval: Duration = Field(
+        "30s", validate_default=True,
+        description="how often a running worker looks for a newly activated model version")
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.type == "directory" and not self.path:
+            raise ValueError("registry.type directory needs registry.path")
+
+
 # ---------------------------------------------------------------- run
 class RunConfig(_Strict):
     batch_size: int = Field(4096, ge=1, le=1_000_000)
@@ -666,6 +687,8 @@ class PipelineConfig(_Strict):
     """publish anomalies"""
     store: StoreConfig = Field(default_factory=LocalStoreConfig)
     """where records and vectors go"""
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    """where fitted models are published and which version is active"""
     run: RunConfig = Field(default_factory=RunConfig)
     """batching, warm-up, data directory"""
 

@@ -21,6 +21,12 @@ ANOMALIES = Counter("logvec_anomalies_total", "Records and sessions flagged anom
 # rate); not by service, whose values come from the logs and are not bounded
 ANOMALIES_BY_KIND = Counter("logvec_anomaly_kinds_total", "Flagged records and sessions by anomaly kind (an item "
                         "flagged for two reasons counts under each).", ["level", "kind"])
+ANOMALIES_BY_SERVICE = Counter(
+    "logvec_anomalies_by_service_total",
+    "Records flagged anomalous, by service: the first MAX_SERVICE_LABELS services a process meets have a label of "
+    "their own, the rest count under `other` (names read from logs must not grow the series without bound).",
+    ["service"])
+MAX_SERVICE_LABELS = 100
 STAGE_SECONDS = Histogram("logvec_stage_seconds", "Time one batch spent in each stage.", ["stage"],
                           buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 STORE_WRITE_SECONDS = Histogram("logvec_store_write_seconds", "Store write latency per batch, until acknowledged.",
@@ -40,3 +46,22 @@ HTTP_REQUESTS = Counter("logvec_http_requests_total", "API requests answered, by
                         ["route", "method", "status"])
 HTTP_REQUEST_SECONDS = Histogram("logvec_http_request_seconds", "API request latency, by route.", ["route"],
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+class BoundedLabels:
+    """Label values as they come, up to `limit` distinct ones; later ones are `other`."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.seen: set[str] = set()
+
+    def __call__(self, value: str) -> str:
+        if value in self.seen:
+            return value
+        if len(self.seen) < self.limit:
+            self.seen.add(value)
+            return value
+        return "other"
+
+
+SERVICE_LABELS = BoundedLabels(MAX_SERVICE_LABELS)

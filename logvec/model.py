@@ -116,14 +116,48 @@ class Model:
             return Detections(np.zeros(n, np.float32), np.zeros(n, bool), {}, 0.0)
         return self.session_detector.detect(self.session_sample(keys, sequences))
 
+    @property
+    def model_id(self) -> str | None:
+        """The published version's content hash (None: not published)."""
+        return self.meta.get("model_id")
+
+    @property
+    def version(self) -> int | None:
+        return self.meta.get("version")
+
+    def to_bytes(self) -> bytes:
+        """The fitted parts, pickled (the metadata travels beside them)."""
+        return pickle.dumps({"miner": self.miner, "vectorizer": self.vectorizer, "detector": self.detector,
+                             "session_featurizer": self.session_featurizer,
+                             "session_detector": self.session_detector, "rate": self.rate},
+                            protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, meta: dict, config: PipelineConfig | None = None,
+                   where: str = "the model") -> "Model":
+        """The inverse of `to_bytes`; `where` names the model's place in errors."""
+        if meta.get("format") != FORMAT_VERSION:
+            raise ModelError(f"{where}: model format {meta.get('format')} is not {FORMAT_VERSION}; refit it")
+        if config is not None and meta.get("pipeline_hash") != config.fit_hash():
+            raise ModelError(
+                f"{where}: the model was fitted with another pipeline configuration "
+                f"({meta.get('pipeline')}, hash {meta.get('pipeline_hash')}, now {config.fit_hash()}); "
+                "refit with `logvec fit` or use another --data-dir"
+            )
+        try:
+            parts = pickle.loads(data)
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
+                IndexError, KeyError) as e:  # what a cut or overwritten file raises while it is read
+            raise ModelError(f"{where} is damaged ({type(e).__name__}: {e}); refit it with `logvec fit` "
+                             "or move it away") from None
+        return cls(parts["miner"], parts["vectorizer"], parts["detector"], parts["session_featurizer"],
+                   parts["session_detector"], parts.get("rate"), meta)
+
     def save(self, directory: str | Path) -> None:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        with replaced(d / "model.pkl") as tmp, open(tmp, "wb") as f:  # several workers may share the directory
-            pickle.dump({"miner": self.miner, "vectorizer": self.vectorizer, "detector": self.detector,
-                         "session_featurizer": self.session_featurizer, "session_detector": self.session_detector,
-                         "rate": self.rate},
-                        f, protocol=pickle.HIGHEST_PROTOCOL)
+        with replaced(d / "model.pkl") as tmp:  # several workers may share the directory
+            tmp.write_bytes(self.to_bytes())
         self.meta["templates"] = self.miner.n_templates
         with replaced(d / "meta.json") as tmp:
             tmp.write_text(json.dumps(self.meta, indent=2) + "\n")
@@ -133,24 +167,13 @@ class Model:
         d = Path(directory)
         try:
             meta = json.loads((d / "meta.json").read_text())
-            with open(d / "model.pkl", "rb") as f:
-                parts = pickle.load(f)
+            data = (d / "model.pkl").read_bytes()
         except FileNotFoundError:
             raise ModelError(f"no model in {d}: run `logvec fit` or `logvec run` first") from None
-        except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError,
-                IndexError, KeyError) as e:  # what a cut or overwritten file raises while it is read
-            raise ModelError(f"the model in {d} is damaged ({type(e).__name__}: {e}); refit it with `logvec fit` "
-                             "or move the directory away") from None
-        if meta.get("format") != FORMAT_VERSION:
-            raise ModelError(f"{d}: model format {meta.get('format')} is not {FORMAT_VERSION}; refit it")
-        if config is not None and meta.get("pipeline_hash") != config.fit_hash():
-            raise ModelError(
-                f"{d}: the model was fitted with another pipeline configuration "
-                f"({meta.get('pipeline')}, hash {meta.get('pipeline_hash')}, now {config.fit_hash()}); "
-                "refit with `logvec fit` or use another --data-dir"
-            )
-        return cls(parts["miner"], parts["vectorizer"], parts["detector"], parts["session_featurizer"],
-                   parts["session_detector"], parts.get("rate"), meta)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ModelError(f"the model in {d} is damaged ({type(e).__name__}: {e}); refit it with "
+                             "`logvec fit` or move the directory away") from None
+        return cls.from_bytes(data, meta, config, where=f"the model in {d}")
 
     @staticmethod
     def exists(directory: str | Path) -> bool:

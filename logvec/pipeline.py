@@ -1,12 +1,15 @@
 """The main job: batches flow source → parse → mask → templates → vectorize → detect → store.
 
-`Runner` owns the stages for one data directory. On a fresh directory it fits the model on the first
-`run.warmup_lines` lines of the input and goes on with the same input, so no separate step is needed.
+`Runner` owns the stages for one data directory. It runs the registry's active model version; when there is
+none, one worker of the fleet (the fit lease's holder) fits on the first `run.warmup_lines` lines of its
+input, publishes and activates that version, and goes on with the same input, while the others wait for it.
+The read side (`search`, `stats`, the API) is `logvec.searcher.Searcher`, which opens no source or sink.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -19,27 +22,31 @@ from logvec.config import KafkaSourceConfig, PipelineConfig
 from logvec.deadletter import DeadLetterFile, DeadLetterSink
 from logvec.detect.rate import RateTracker
 from logvec.errors import NotFittedError
-from logvec.filelock import FileLock
 from logvec.health import WORKER, Health
 from logvec.masking import Masker
 from logvec.metrics import (
     ANOMALIES,
     ANOMALIES_BY_KIND,
+    ANOMALIES_BY_SERVICE,
     DEAD_LETTERS,
     RECORDS_PROCESSED,
+    SERVICE_LABELS,
     STAGE_SECONDS,
     STORE_WRITE_SECONDS,
 )
-from logvec.model import Model, session_keys
+from logvec.model import Model, ModelError, session_keys
 from logvec.parse import Parser
 from logvec.redact import Redactor
 from logvec.records import RawBatch, RecordBatch
+from logvec.registry import Registry, RegistryError, activate, open_registry, who
 from logvec.sessions import ClosedSession, SessionTracker
 from logvec.store import Store, open_store
 from logvec.store.base import SessionRow
 from logvec.vectorize import Vectors
 
+log = logging.getLogger("logvec.run")
 MODEL_SAVE_INTERVAL_S = 60.0
+LEASE_POLL_S = 0.25  # how often a worker waiting for the fit lease tries again
 
 
 @dataclass
@@ -59,6 +66,7 @@ class RunSummary:
     active_seconds: float = 0.0  # first line read to last batch stored (a stream's join and idle tail left out)
     active_from: float = 0.0  # the same span in Unix time, to add up workers that ran side by side
     active_until: float = 0.0
+    model_at: float = 0.0  # Unix time the worker had the fleet's model and went past warm-up (lease released)
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -102,24 +110,31 @@ class Runner:
         self.config = config
         self.health = health or WORKER  # what /healthz and /readyz report
         self.data_dir = Path(data_dir or config.run.data_dir)
-        self.model_dir = self.data_dir / "model"
+        self.model_dir = self.data_dir / "model"  # this worker's working copy of the active version
+        self.registry: Registry = open_registry(config, self.data_dir)
         self.parser = Parser(config.parse, session_keys(config))
         self.redactor = Redactor(config.redact)
         self.masker = Masker(config.masking)
-        self.dead_letters = open_dead_letters(config, self.data_dir)
+        self._dead_letters: DeadLetterSink | None = None  # opened at the first letter (`fit` needs no Kafka)
         self.alerts = None
         if config.alerts is not None:
             from logvec.sinks.kafka import KafkaAlerts
 
             self.alerts = KafkaAlerts(config.alerts, config.source if config.source.type == "kafka" else None)
-        self.model: Model | None = (
-            Model.load(self.model_dir, config) if load_model and Model.exists(self.model_dir) else None
-        )
         self._store: Store | None = None
+        self.model: Model | None = None
+        if load_model:
+            self.adopt_published()
         self.summary = RunSummary()
         self.sessions = SessionTracker(config.session) if config.session is not None else None
         self._rates: RateTracker | None = None  # the stream's rate windows, once there is a model
         self._first_data: float | None = None  # when the run's first line arrived
+
+    @property
+    def dead_letters(self) -> DeadLetterSink:
+        if self._dead_letters is None:
+            self._dead_letters = open_dead_letters(self.config, self.data_dir)
+        return self._dead_letters
 
     @property
     def store(self) -> Store:
@@ -181,6 +196,7 @@ class Runner:
         RECORDS_PROCESSED.inc(len(records) - len(refused))
         ANOMALIES.labels("line").inc(n_anomalies)
         count_kinds("line", records.kinds, records.is_anomaly)
+        count_services(records.services, records.is_anomaly)
         if self.sessions is not None:
             closed = self.sessions.add(records.sessions, records.ids, records.template_ids, records.timestamps,
                                        time.monotonic())
@@ -215,11 +231,93 @@ class Runner:
         ANOMALIES.labels("session").inc(int(det.is_anomaly.sum()))
         count_kinds("session", det.kinds, det.is_anomaly)
 
-    def fit(self, raw_batches: list[RawBatch]) -> Model:
-        self.model, _ = self._timed("fit", Model.fit, self.config, raw_batches)
-        self.model.save(self.model_dir)
+    def take_lease(self, stop: Callable[[], bool] = lambda: False):
+        """The registry's fit lease, waited for (None when `stop()` says so first)."""
+        lease = self.registry.lease(who())
+        while not lease.try_acquire():  # another worker is fitting (or its lease has not lapsed yet)
+            if stop():
+                return None
+            time.sleep(LEASE_POLL_S)
+        return lease
+
+    def fit(self, raw_batches: list[RawBatch], activate_it: bool | None = None) -> Model:
+        """Fit, publish; activate when asked, or (None) when the registry has no active version yet: then
+        under the fit lease, so that a fit Job and workers starting beside it publish one active version."""
+        if activate_it is None:
+            lease = self.take_lease()
+            try:
+                return self.fit(raw_batches, activate_it=self.registry.active() is None)
+            finally:
+                if lease is not None:
+                    lease.release()
+        model, _ = self._timed("fit", Model.fit, self.config, raw_batches)
+        published = self.registry.publish(model, by=who())
+        if activate_it:
+            activate(self.registry, self.store, published.version, by=who())
+            model.save(self.model_dir)
+            self._use(model)
         self.summary.fitted = True
-        return self.model
+        return model
+
+    # ------------------------------------------------------------ the model in use
+    def _use(self, model: Model) -> None:
+        self.model = model
+        self._rates = None  # windows are counted against the model that judges them
+        self.store.use_model(model.model_id)
+
+    def _working_meta(self) -> dict:
+        try:
+            return json.loads((self.model_dir / "meta.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def adopt_published(self) -> bool:
+        """Load the registry's active version: the working copy when it is that version (it keeps the
+        templates learned since), else from the registry. A working copy from before there was a registry is
+        published as the first version. False when there is no model anywhere."""
+        active = self.registry.active()
+        if active is None:
+            if not Model.exists(self.model_dir):
+                return False
+            working = Model.load(self.model_dir, self.config)
+            version = self.registry.publish(working, by=who())
+            activate(self.registry, self.store, version.version, by=who())
+            working.save(self.model_dir)
+            self._use(working)
+            return True
+        if self._working_meta().get("model_id") == active.model_id and Model.exists(self.model_dir):
+            try:
+                self._use(Model.load(self.model_dir, self.config))
+                return True
+            except ModelError as e:  # the published version is intact: start again from it
+                log.warning("%s; loading version %s from the registry instead", e, active.version)
+        model = self.registry.load(active.version, self.config)
+        model.save(self.model_dir)
+        self._use(model)
+        return True
+
+    def _follow_activation(self) -> None:
+        """At a batch boundary: switch to a version activated since we looked. What the old model holds open
+        is judged by it first (sessions, rate windows), then the new one takes over."""
+        try:
+            active = self.registry.active()
+        except Exception as e:  # noqa: BLE001 - a registry blip: keep running the model in hand
+            log.warning("could not look for a newly activated model (%s: %s)", type(e).__name__, e)
+            return
+        if active is None or self.model is None or active.model_id == self.model.model_id:
+            return
+        try:
+            model = self.registry.load(active.version, self.config)
+        except (ModelError, RegistryError) as e:  # e.g. fitted under another pipeline: keep the one in hand
+            log.error("not switching to model version %s: %s", active.version, e)
+            return
+        if self.sessions is not None:
+            self.score_sessions(self.sessions.close_all())
+        if self._rates is not None:
+            self._rate_results([], self._rates.close_all())
+        model.save(self.model_dir)
+        log.info("switching to model version %s (%s)", active.version, active.model_id)
+        self._use(model)
 
     # ------------------------------------------------------------ the loop
     def _mark_first(self, batches: Iterable[RawBatch]) -> Iterator[RawBatch]:
@@ -232,22 +330,23 @@ class Runner:
                      should_stop: Callable[[], bool] | None = None) -> Iterator[RawBatch]:
         """Fit on the first warm-up lines when there is no model yet, then replay them and go on.
 
-        Workers sharing a data directory fit one model: the first takes `model.lock` and fits; the others
-        wait for it before reading anything (a Kafka worker joins its group only then) and load its model.
+        A fleet fits one model: the worker that takes the registry's fit lease fits and publishes; the others
+        wait for the published version before reading anything (a Kafka worker joins its group only then) and
+        load it. A lease whose holder died lapses (a file lock at once, OpenSearch's after `lease_ttl`) and
+        the next worker takes it.
         A stop request while waiting for the lock or for warm-up lines (a quiet topic can take hours to
         bring them) ends the run at once: nothing was processed, nothing is committed, the next run reads
         those lines again.
         """
         it = self._mark_first(batches)
         stop = should_stop or (lambda: False)
+        self.summary.model_at = time.time()  # unless it waits for, or fits, the model below
         if self.model is None:
-            lock = FileLock(self.data_dir / "model.lock")
-            if not lock.acquire(give_up=stop):
+            lease = self.take_lease(stop)
+            if lease is None:
                 return
             try:
-                if Model.exists(self.model_dir):  # fitted by another worker while we waited
-                    self.model = Model.load(self.model_dir, self.config)
-                else:
+                if not self.adopt_published():  # nobody published while we waited: we fit
                     held: list[RawBatch] = []
                     n = 0
                     for raw in it:
@@ -260,12 +359,13 @@ class Runner:
                             return
                     if not n:  # empty input: nothing to fit on, nothing to do
                         return
-                    self.fit(held)
-                    # the lines fitted on are stored and committed before a waiting worker joins the group
-                    # (it would be given some of their partitions and read them again)
+                    self.fit(held, activate_it=True)
+                    # the lines fitted on are stored and committed before the lease is released and a waiting
+                    # worker joins the group (it would be given some of their partitions and read them again)
                     yield from held
             finally:
-                lock.release()
+                lease.release()
+                self.summary.model_at = time.time()
         yield from it
 
     def run(self, batches: Iterable[RawBatch], on_batch: Callable[[RunSummary], None] | None = None,
@@ -275,7 +375,7 @@ class Runner:
         start = time.perf_counter()
         s = self.summary
         self._first_data = None
-        last_save = time.monotonic()
+        last_save = last_look = time.monotonic()
         stopped = False
         try:
             with small_matrices():
@@ -295,6 +395,9 @@ class Runner:
                     if time.monotonic() - last_save > MODEL_SAVE_INTERVAL_S:
                         self.model.save(self.model_dir)  # type: ignore[union-attr]
                         last_save = time.monotonic()
+                    if time.monotonic() - last_look > self.config.registry.poll_interval:
+                        self._follow_activation()
+                        last_look = time.monotonic()
                     if should_stop and should_stop():
                         stopped = True
                         break
@@ -326,35 +429,12 @@ class Runner:
                 STAGE_SECONDS.labels("source").observe(dt)
             yield raw
 
-    def refresh_model(self) -> bool:
-        """Load the model if it appeared or was refitted since we looked (a server started before its worker
-        fitted, or a `logvec fit` since). Templates the workers learn and save later are not a reason: the
-        store keeps each record's template text. True when a model was (re)loaded."""
-        try:
-            created = json.loads((self.model_dir / "meta.json").read_text()).get("created")
-        except (FileNotFoundError, json.JSONDecodeError):  # none yet, or being replaced this instant
-            return False
-        if self.model is not None and self.model.meta.get("created") == created:
-            return False
-        self.model = Model.load(self.model_dir, self.config)
-        self._rates = None  # windows are counted against the model that judges them
-        return True
-
-    def search(self, query: str, k: int = 10, filters=None) -> list:
-        """Nearest stored records to `query`, read as a log line of this pipeline (its header is parsed off)."""
-        from logvec.model import ModelError
-
-        if self.model is None:
-            raise ModelError(f"no model in {self.model_dir}: run `logvec run` on some logs first")
-        records, _ = Parser(self.config.parse).parse(RawBatch([self.redactor.redact_text(query)], ["query"]))
-        message = records.messages[0] if len(records) else query
-        vector = self.model.vectorizer.transform(self.masker.mask([message]))[0]
-        return self.store.knn(vector, k=k, filters=filters, message=message)
-
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
-        self.dead_letters.close()
+        self.registry.close()
+        if self._dead_letters is not None:
+            self._dead_letters.close()
         if self.alerts is not None:
             self.alerts.close()
 
@@ -365,6 +445,14 @@ def count_kinds(level: str, kinds: list[str], flagged: np.ndarray) -> None:
     if len(at):
         for kind, n in Counter(k for i in at.tolist() for k in kinds[i].split(",") if k).items():
             ANOMALIES_BY_KIND.labels(level, kind).inc(n)
+
+
+def count_services(services: list[str], flagged: np.ndarray) -> None:
+    """`logvec_anomalies_by_service_total`: flagged records by service (a bounded label set)."""
+    at = np.flatnonzero(flagged)
+    if len(at):
+        for service, n in Counter(SERVICE_LABELS(services[i] or "none") for i in at.tolist()).items():
+            ANOMALIES_BY_SERVICE.labels(service).inc(n)
 
 
 def small_matrices():

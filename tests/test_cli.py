@@ -192,12 +192,31 @@ def test_validate(tmp_path):
         f"warning: {old}: parse.max_line_bytes is deprecated; write parse.max_line_size: 1000"]
 
 
-def test_fit_then_run_uses_the_fitted_model(tmp_path, hdfs_log):
+def test_fit_publishes_versions_and_run_uses_the_active_one(tmp_path, hdfs_log):
     data = tmp_path / "d"
     out = logvec_cli("fit", "-p", DEFAULT, "-i", hdfs_log, "-d", data).stdout.decode()
-    assert "model saved" in out
+    assert "model version 1 (" in out and "and active" in out, out
     summary = json.loads(logvec_cli("run", "-p", DEFAULT, "-i", hdfs_log, "-d", data, "--format", "json").stdout)
     assert not summary["fitted"]
+    first = json.loads(logvec_cli("model", "show", "-p", DEFAULT, "-d", data).stdout)
+    stats = json.loads(logvec_cli("stats", "-p", DEFAULT, "-d", data, "--format", "json").stdout)
+    assert stats["model_id"] == stats["model"]["model_id"] == first["model_id"]
+    assert stats["records"] == summary["records"] > 0
+
+    # a refit on other lines is a second version, published but not active: the fleet keeps the first
+    half = tmp_path / "half.log"
+    half.write_bytes(b"".join(hdfs_log.read_bytes().splitlines(keepends=True)[:1500]))
+    out = logvec_cli("fit", "-p", DEFAULT, "-i", half, "-d", data).stdout.decode()
+    assert "model version 2 (" in out and "not active" in out, out
+    versions = json.loads(logvec_cli("model", "list", "-p", DEFAULT, "-d", data, "--format", "json").stdout)
+    assert [(v["version"], v["active"]) for v in versions] == [(1, True), (2, False)]
+    assert versions[0]["model_id"] != versions[1]["model_id"]
+    # the embedded store holds version 1's vectors: version 2's would not compare with them
+    proc = logvec_cli("model", "activate", "2", "-p", DEFAULT, "-d", data, check=False)
+    assert proc.returncode == 2 and b"vectorized by model " + first["model_id"].encode() in proc.stderr
+    assert json.loads(logvec_cli("model", "show", "-p", DEFAULT, "-d", data).stdout)["version"] == 1
+    hits = json.loads(logvec_cli("search", "Receiving block", "-p", DEFAULT, "-d", data, "--format", "json").stdout)
+    assert hits and {h["model_id"] for h in hits} == {first["model_id"]}
 
 
 def test_model_from_another_pipeline_is_refused(tmp_path, hdfs_log):

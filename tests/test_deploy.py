@@ -111,7 +111,7 @@ def test_pods_are_locked_down_and_probed_where_the_code_serves():
     for overlay in OVERLAYS:
         docs = render("k8s/" + overlay)
         assert all(d["metadata"].get("namespace") == "logvec" for d in docs if d["kind"] != "Namespace"), overlay
-        for workload in kinds(docs, "StatefulSet") + kinds(docs, "Deployment"):
+        for workload in kinds(docs, "StatefulSet") + kinds(docs, "Deployment") + kinds(docs, "Job"):
             pod = workload["spec"]["template"]["spec"]
             where = f"{overlay}: {workload['metadata']['name']}"
             assert pod["automountServiceAccountToken"] is False, where
@@ -124,9 +124,10 @@ def test_pods_are_locked_down_and_probed_where_the_code_serves():
                 assert sc["capabilities"] == {"drop": ["ALL"]}, where
                 assert c["resources"]["limits"]["memory"] and c["resources"]["limits"]["cpu"], where
                 assert c["image"].startswith("ghcr.io/logvec/logvec:"), where
-                port = c["ports"][0]["name"]
-                assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}, where
-                assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}, where
+                if workload["kind"] != "Job":  # a Job runs to its end: nothing to probe
+                    port = c["ports"][0]["name"]
+                    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}, where
+                    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}, where
                 mounts_tmp |= {m["mountPath"] for m in c["volumeMounts"]}
                 if c["args"][0] == "serve":  # beyond loopback: the API starts only with a token file
                     env = {e["name"]: e.get("value") for e in c["env"]}
@@ -137,7 +138,11 @@ def test_pods_are_locked_down_and_probed_where_the_code_serves():
         sts = kinds(docs, "StatefulSet")[0]
         assert sts["spec"]["podManagementPolicy"] == "Parallel"
         names = {d["metadata"]["name"] for d in kinds(docs, "PodDisruptionBudget")}
-        assert "logvec" in names and len(kinds(docs, "NetworkPolicy")) == 2
+        policed = {d["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+                   for d in kinds(docs, "NetworkPolicy")}
+        pods = {w["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"]
+                for w in kinds(docs, "StatefulSet") + kinds(docs, "Deployment") + kinds(docs, "Job")}
+        assert "logvec" in names and pods <= policed, (overlay, pods - policed)
         config = kinds(docs, "ConfigMap")[0]["metadata"]["name"]
         assert re.fullmatch(r"logvec-pipeline-[a-z0-9]{10}", config)  # named by its hash: a change rolls the pods
     stack = render("k8s/overlays/stack")
@@ -150,6 +155,15 @@ def test_pods_are_locked_down_and_probed_where_the_code_serves():
     assert trigger["authenticationRef"]["name"] == kinds(stack, "TriggerAuthentication")[0]["metadata"]["name"]
     api = kinds(stack, "Deployment")[0]["spec"]["template"]["spec"]
     assert api["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    # one model for the fleet: the API reads it from the registry in OpenSearch (no volume); the fit Job
+    # fits it from the topic (no --input) with the workers' pipeline and config
+    assert not any(v.get("persistentVolumeClaim") for v in api["volumes"])
+    assert not kinds(stack, "PersistentVolumeClaim")
+    (job,) = kinds(stack, "Job")
+    fit = job["spec"]["template"]["spec"]["containers"][0]
+    assert fit["args"][:3] == ["fit", "--pipeline", worker["args"][2]] and "--input" not in fit["args"]
+    assert fit["envFrom"] == worker["envFrom"]
+    assert load_pipeline(PIPELINES / "stack.yaml").registry.type == "auto"  # auto: OpenSearch, the store's
     embedded = render("k8s/overlays/embedded")
     assert not kinds(embedded, "Deployment") and not kinds(embedded, "ScaledObject")
     (pod,) = kinds(embedded, "StatefulSet")

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from logvec.config import ConfigError, load_pipeline, parse_pipeline
 from logvec.pipeline import Runner
+from logvec.searcher import Searcher
 from logvec.sources.files import iter_file_batches
 from tests.secret_corpus import secrets
 from tests.support import PIPELINES
@@ -63,6 +64,11 @@ def runners(tmp_path_factory, hdfs_log):
     yield out
     for r in out.values():
         r.close()
+    for searcher in SEARCHERS.values():
+        searcher.close()
+
+
+SEARCHERS: dict[Path, Searcher] = {}  # the read side of each runner's data directory
 
 
 def feed(runner: Runner, path: Path, data: bytes, query: str) -> int:
@@ -78,7 +84,8 @@ def feed(runner: Runner, path: Path, data: bytes, query: str) -> int:
     got = (s.records - records, s.dead_letters - dead, runner.parser.blank - blank)
     assert sum(got) == n, f"{path.name}: {n} lines but records, dead letters, blank = {got}"
     assert store.count() - before == got[0]
-    assert isinstance(runner.search(query or "x", k=3), list)
+    searcher = SEARCHERS.setdefault(runner.data_dir, Searcher(runner.config, runner.data_dir))
+    assert isinstance(searcher.search(query or "x", k=3), list)
     return n
 
 

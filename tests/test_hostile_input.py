@@ -142,6 +142,13 @@ def scramble_vectors(data):
 
 
 def cut_model(data):
+    """The published version (what search and other workers load)."""
+    f = data / "models" / "versions" / "000001" / "model.pkl"
+    f.write_bytes(f.read_bytes()[:100])
+
+
+def cut_working_copy(data):
+    """The worker's own copy (what a restarted worker resumes with)."""
     f = data / "model" / "model.pkl"
     f.write_bytes(f.read_bytes()[:100])
 
@@ -156,7 +163,8 @@ def test_doctor_passes_a_sound_data_directory(sound_data):
     (lambda d: (d / "store" / "meta.json").unlink(), "meta.json is missing", 1),
     (scramble_vectors, "not of unit length", None),
     (cut_model, "is damaged", 2),
-], ids=["vectors cut", "meta deleted", "vectors overwritten", "model cut"])
+    (cut_working_copy, "is damaged", None),
+], ids=["vectors cut", "meta deleted", "vectors overwritten", "model cut", "working copy cut"])
 def test_a_damaged_data_directory_is_named_not_searched_blind(sound_data, tmp_path, harm, said, search_exit):
     data = damaged(sound_data, tmp_path, harm)
     doctor = logvec_cli("doctor", "-p", DEFAULT, "-d", data, check=False)

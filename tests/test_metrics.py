@@ -25,10 +25,27 @@ def test_anomalies_are_counted_by_level_and_by_kind(tmp_path, shared_data):
     kinds = ("new_template", "rare_template", "severity", "distance", "rate")
     before_line = sample("logvec_anomalies_total", level="line")
     before = {k: sample("logvec_anomaly_kinds_total", level="line", kind=k) for k in kinds}
+    services = sorted({line.split()[4].rstrip(":") for line in paths["test"].read_text().splitlines()})
+    before_service = {s: sample("logvec_anomalies_by_service_total", service=s) for s in services}
     flagged = 0
+    flagged_by_service = dict.fromkeys(services, 0.0)
     for raw in iter_file_batches([str(paths["test"])], 1000, size):
-        flagged += int(runner.process(raw).is_anomaly.sum())
+        records = runner.process(raw)
+        flagged += int(records.is_anomaly.sum())
+        for service, anomalous in zip(records.services, records.is_anomaly.tolist()):
+            flagged_by_service[service] += anomalous
     runner.close()
     by_kind = {k: sample("logvec_anomaly_kinds_total", level="line", kind=k) - before[k] for k in kinds}
     assert flagged > 0 and sample("logvec_anomalies_total", level="line") - before_line == flagged
     assert by_kind["new_template"] > 0 and sum(by_kind.values()) >= flagged, by_kind
+    # and by service (HDFS's are its Java classes): each flagged record under its own
+    by_service = {s: sample("logvec_anomalies_by_service_total", service=s) - before_service[s] for s in services}
+    assert sum(by_service.values()) == flagged and by_service == flagged_by_service, by_service
+
+
+def test_service_labels_are_bounded():
+    """Service names come from the logs: past the limit they count as `other`, so a log cannot grow the series."""
+    from logvec.metrics import BoundedLabels
+
+    labels = BoundedLabels(3)
+    assert [labels(s) for s in ["a", "b", "a", "c", "d", "b", "e"]] == ["a", "b", "a", "c", "other", "b", "other"]

@@ -24,6 +24,10 @@ class StoreUnavailableError(RuntimeError):
     """A store's server did not answer, after its retries: nothing was written, the batch is not committed."""
 
 
+class StoreModelError(ValueError):
+    """Vectors of one model version offered to an embedded store that holds another's: they would not compare."""
+
+
 class StoreCorruptError(RuntimeError):
     """The store's files disagree (a vector file shorter than its table says): refuse to write more."""
 
@@ -66,9 +70,10 @@ class Hit:
     reason: str
     flags: str
     anomaly_kinds: list[str] = field(default_factory=list)
+    model_id: str | None = None  # the model version that vectorized the record
 
     @classmethod
-    def from_row(cls, row: tuple, score: float) -> "Hit":
+    def from_row(cls, row: tuple, score: float, model_id: str | None = None) -> "Hit":
         rid, ts, service, level, message, template, tid, anomaly, ascore, reason, flags, kinds = row
         when = None
         if ts is not None and not math.isnan(ts):
@@ -78,7 +83,7 @@ class Hit:
             except (OverflowError, OSError, ValueError):  # stored by a release that let such times in
                 when = None
         return cls(rid, round(float(score), 6), message or "", template or "", tid, when, service or "",
-                   level or "", bool(anomaly), ascore, reason or "", flags or "", split_kinds(kinds))
+                   level or "", bool(anomaly), ascore, reason or "", flags or "", split_kinds(kinds), model_id)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,6 +105,10 @@ class StoreReader(Protocol):
 
     def count(self) -> int: ...
 
+    def use_model(self, model_id: str | None) -> None:
+        """Read (and write) the vectors of this model version."""
+        ...
+
     def stats(self) -> dict[str, Any]: ...
 
     def sessions(self, anomalies_only: bool = False, limit: int = 100) -> list[dict[str, Any]]: ...
@@ -115,6 +124,10 @@ class Store(StoreReader, Protocol):
 
     def upsert(self, records: RecordBatch, vectors: Vectors) -> list[DeadLetter]:
         """Write the batch; returns the records the backend refused, as dead letters (none are dropped)."""
+        ...
+
+    def activate_model(self, model_id: str, dim: int) -> Any:
+        """Get ready for a model version to become the active one (an index and the alias), or refuse it."""
         ...
 
     def upsert_sessions(self, rows: list[SessionRow]) -> None: ...

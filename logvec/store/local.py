@@ -7,7 +7,8 @@ Layout of the directory:
 * `vectors.f32` — distinct vectors, float32, appended. Log lines repeat their shape, so a million lines
   usually share a few thousand vectors: storing each distinct vector once keeps the store small and the
   search fast. Identity is a hash of the vector's bytes.
-* `meta.json` — the dimension; a vector of another dimension is refused, never mixed in.
+* `meta.json` — the dimension and the model version (`model_id`) whose vectors the store holds; vectors of
+  another dimension or another fit are refused, never mixed in (a new version gets a fresh data directory).
 * `hnsw.faiss` — an HNSW index (faiss), built once the store holds more than `ann_threshold` distinct vectors;
   below that, search is exact.
 
@@ -40,7 +41,14 @@ import numpy as np
 from logvec.atomic import replaced
 from logvec.filelock import FileLock
 from logvec.records import RecordBatch
-from logvec.store.base import Hit, SearchFilters, SessionRow, StoreCorruptError, StoreDimensionError
+from logvec.store.base import (
+    Hit,
+    SearchFilters,
+    SessionRow,
+    StoreCorruptError,
+    StoreDimensionError,
+    StoreModelError,
+)
 from logvec.store.checkpointer import Checkpointer
 from logvec.vectorize.base import Vectors
 
@@ -183,6 +191,8 @@ class LocalStore:
         # the log is copied back by a thread (see checkpointer.py), not by the commit that fills it
         self._db.execute(f"PRAGMA wal_autocheckpoint={WAL_SAFETY_PAGES}")
         self.dim: int | None = self._read_dim()
+        self.model_id: str | None = None  # the model whose vectors this process writes (`use_model`)
+        self._checked_model: str | None = None  # ... as checked against meta.json
         self._hashes: dict[bytes, int] = dict(self._db.execute("SELECT hash, row FROM vecs"))
         self._n_vectors = len(self._hashes)
         self._facets: set[tuple[str, str, int]] = set()  # written by this process (others' are ignored on insert)
@@ -208,9 +218,31 @@ class LocalStore:
         if self._db.total_changes != changes:  # rows written (creating the tables is not a reason)
             self._checkpointer.notify()
 
-    def _read_dim(self) -> int | None:
+    def _meta(self) -> dict:
         meta_path = self.path / "meta.json"
-        return json.loads(meta_path.read_text())["dim"] if meta_path.exists() else None
+        return json.loads(meta_path.read_text()) if meta_path.exists() else {}
+
+    def _read_dim(self) -> int | None:
+        return self._meta().get("dim")
+
+    def use_model(self, model_id: str | None) -> None:
+        self.model_id = model_id
+
+    def activate_model(self, model_id: str, dim: int) -> None:
+        """Refuse, before anything moves, a version whose vectors this store could not take."""
+        self._check_model(self._meta(), model_id, dim)
+
+    def _check_model(self, meta: dict, model_id: str | None, dim: int) -> None:
+        held = meta.get("model_id")
+        if model_id and held and held != model_id and self.count():
+            raise StoreModelError(
+                f"the store at {self.path} holds {self.count():,} records vectorized by model {held}; model "
+                f"{model_id}'s vectors would not compare with them. Give the new version its own data directory "
+                "(--data-dir), or keep the old one active")
+        if meta.get("dim") is not None and dim != meta["dim"]:
+            raise StoreDimensionError(
+                f"the store at {self.path} holds {meta['dim']}-dimensional vectors but these are {dim}-dimensional "
+                "(another vectorizer or model); use another data directory or delete this store")
 
     def _committed_vectors(self) -> int:
         return self._db.execute("SELECT COALESCE(MAX(row) + 1, 0) FROM vecs").fetchone()[0]
@@ -218,17 +250,14 @@ class LocalStore:
     def _check_dim(self, dim: int) -> int:
         """Called with the write lock held, so that two writers of a fresh store agree on one dimension;
         returns it."""
-        if self.dim is None:
-            self.dim = self._read_dim()
-        if self.dim is None:
-            self.dim = dim
+        if self.dim is not None and dim == self.dim and self._checked_model == self.model_id:
+            return dim
+        meta = self._meta()
+        self._check_model(meta, self.model_id, dim)
+        if meta.get("dim") is None or (self.model_id and meta.get("model_id") != self.model_id):
             with replaced(self.path / "meta.json") as tmp:
-                tmp.write_text(json.dumps({"dim": dim, "format": 1}))
-        elif dim != self.dim:
-            raise StoreDimensionError(
-                f"the store at {self.path} holds {self.dim}-dimensional vectors but these are {dim}-dimensional "
-                "(another vectorizer or model); use another data directory or delete this store"
-            )
+                tmp.write_text(json.dumps({"dim": dim, "format": 1, "model_id": self.model_id}))
+        self.dim, self._checked_model = dim, self.model_id
         return dim
 
     def _vector_rows(self, rows: np.ndarray, dim: int) -> np.ndarray:
@@ -428,7 +457,8 @@ class LocalStore:
         return {"problems": self._file_problems(), "records": records, "redeliveries": writes - records,
                 "templates": templates, "anomalies": anomalies, "sessions": sessions,
                 "session_anomalies": session_anomalies, "rate_events": rate_events,
-                "distinct_vectors": self._n_vectors, "dim": self.dim, "path": str(self.path)}
+                "distinct_vectors": self._n_vectors, "dim": self.dim, "model_id": self._meta().get("model_id"),
+                "path": str(self.path)}
 
     def _vectors(self) -> np.ndarray:
         if self._matrix is None or len(self._matrix) != self._n_vectors:
@@ -541,12 +571,13 @@ class LocalStore:
             hits: list[Hit] = []
             want = k
             sql = _tied_records_sql(where)
+            held = self._meta().get("model_id")
             while True:
                 rows, sims = self._rank_rows(query, candidates, want)
                 hits = []
                 for row, sim in zip(rows.tolist(), sims.tolist()):
                     for r in self._db.execute(sql, [row, *args, max(TIE_WINDOW, k), message or "", k - len(hits)]):
-                        hits.append(Hit.from_row(r, sim))
+                        hits.append(Hit.from_row(r, sim, held))
                     if len(hits) >= k:
                         return self._with_template_texts(hits)
                 # HNSW may return fewer rows than asked when filters are tight: widen once, then give up

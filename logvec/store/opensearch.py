@@ -1,8 +1,11 @@
 """OpenSearch k-NN store: the production backend, shared by every worker replica.
 
-* Index lifecycle: the configured `index` is an alias; documents live in `<index>-d<dim>`, whose mapping
-  has a `knn_vector` of the fitted vectorizer's dimension. A model of another dimension gets a new index and
-  the alias moves to it, so dimensions never mix.
+* Index lifecycle: the configured `index` is an alias; documents live in one index per model version,
+  `<index>-<model_id>` (`use_model`), whose mapping has a `knn_vector` of that model's dimension, and each
+  carries its `model_id`. Vectors of different fits never share an index, even when their dimensions match.
+  The alias moves only when a version is activated (`activate_model`), never because a worker fitted; reads
+  go to the index of the model the reader loaded. (A store used without a model id keeps the older layout:
+  `<index>-d<dim>`, the alias following the dimension.)
 * Writes: opensearch-py's `helpers.streaming_bulk`, `_id` = record id (a replay overwrites). Chunks that
   meet 429, 5xx or a connection error are retried with exponential backoff (the index is re-ensured first:
   a server that came back empty gets its mapping again); items refused for good (4xx) come back as dead
@@ -45,8 +48,9 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 
 
 # fields added to the record mapping since the first release: created with new indices, added to old ones
-ADDED_FIELDS = {"anomaly_kinds": {"type": "keyword"}, "session_kinds": {"type": "keyword"},
-                "late_reason": {"type": "text"}, "late_kinds": {"type": "keyword"}}
+ADDED_FIELDS = {"model_id": {"type": "keyword"}, "anomaly_kinds": {"type": "keyword"},
+                "session_kinds": {"type": "keyword"}, "late_reason": {"type": "text"},
+                "late_kinds": {"type": "keyword"}}
 
 
 def _serializer():
@@ -125,11 +129,23 @@ class OpenSearchStore:
         self.config = config
         self.client = client or make_client(config)
         self.dim: int | None = None
+        self.model_id: str | None = None
         self.retries = 0  # chunk retries so far (observability and tests)
 
     # ------------------------------------------------------------ index lifecycle
+    def use_model(self, model_id: str | None) -> None:
+        """Write to and read from the index of this model version (a worker switching versions calls it
+        again)."""
+        if model_id != self.model_id:
+            self.model_id, self.dim = model_id, None
+
     def index_for(self, dim: int) -> str:
-        return f"{self.config.index}-d{dim}"
+        return f"{self.config.index}-{self.model_id}" if self.model_id else f"{self.config.index}-d{dim}"
+
+    @property
+    def target(self) -> str:
+        """Where this store's writes, updates and reads go: its model's index, else the alias."""
+        return f"{self.config.index}-{self.model_id}" if self.model_id else self.config.index
 
     def mapping(self, dim: int) -> dict:
         k = self.config.knn
@@ -162,9 +178,7 @@ class OpenSearchStore:
             return None
         return sorted(found)[-1] if found else None
 
-    def ensure_index(self, dim: int) -> str:
-        """The index for `dim` exists and the alias points at it (moved there from another dimension)."""
-        name = self.index_for(dim)
+    def _create(self, name: str, dim: int) -> None:
         if not self.client.indices.exists(index=name):
             from opensearchpy.exceptions import RequestError
 
@@ -175,7 +189,16 @@ class OpenSearchStore:
                     raise
         else:
             self._add_fields(name)
+
+    def ensure_index(self, dim: int) -> str:
+        """The index for `dim` (for this model) exists. With a model id, the alias is only created when there
+        is none (a cluster that came back empty); without, it follows the dimension."""
+        name = self.index_for(dim)
+        self._create(name, dim)
         current = self.alias_target()
+        if self.model_id and current is not None:
+            self.dim = dim
+            return name
         if current != name:
             actions = [{"add": {"index": name, "alias": self.config.index, "is_write_index": True}}]
             if current is not None:
@@ -183,6 +206,36 @@ class OpenSearchStore:
                 log.warning("vector dimension changed: alias %s moves from %s to %s", self.config.index, current, name)
             self.client.indices.update_aliases(body={"actions": actions})
         self.dim = dim
+        return name
+
+    def activate_model(self, model_id: str, dim: int) -> str:
+        """A model version becomes the one searched through the alias: its index exists, the alias moves.
+        Retried as bulk writes are, then `StoreUnavailableError`."""
+        b = self.config.bulk
+        delay = b.backoff
+        for attempt in range(b.max_retries + 1):
+            try:
+                return self._activate(model_id, dim)
+            except Exception as e:  # noqa: BLE001 - connection errors, 5xx, 429
+                if not _retryable(e):
+                    raise
+                if attempt == b.max_retries:
+                    raise StoreUnavailableError(f"OpenSearch at {', '.join(self.config.hosts)} does not answer "
+                                                f"({type(e).__name__}): model {model_id} is not activated") from None
+                time.sleep(delay)
+                delay = min(delay * 2, b.max_backoff)
+        raise AssertionError("unreachable")
+
+    def _activate(self, model_id: str, dim: int) -> str:
+        name = f"{self.config.index}-{model_id}"
+        self._create(name, dim)
+        current = self.alias_target()
+        if current != name:
+            actions = [{"add": {"index": name, "alias": self.config.index, "is_write_index": True}}]
+            if current is not None:
+                actions.insert(0, {"remove": {"index": current, "alias": self.config.index}})
+            self.client.indices.update_aliases(body={"actions": actions})
+            log.info("alias %s now points at %s", self.config.index, name)
         return name
 
     def _add_fields(self, name: str) -> None:
@@ -193,17 +246,20 @@ class OpenSearchStore:
         if missing:
             self.client.indices.put_mapping(index=name, body={"properties": missing})
 
-    def delete(self) -> list[str]:
-        """Delete every index behind the alias (and the sessions and rate-events indices)."""
+    def delete(self, model_ids: tuple[str, ...] | list[str] = ()) -> list[str]:
+        """Delete the index behind the alias, those of `model_ids`, and the sessions and rate-events indices
+        (the models index stays: a worker started later writes its active version's index again)."""
         target = self.alias_target()
-        names = [n for n in [target, f"{self.config.index}-sessions", f"{self.config.index}-events"] if n]
+        names = list(dict.fromkeys(n for n in [target, *(f"{self.config.index}-{m}" for m in model_ids),
+                                               f"{self.config.index}-sessions", f"{self.config.index}-events"]
+                                   if n and self.client.indices.exists(index=n)))
         for n in names:
             self.client.indices.delete(index=n, ignore=[404])
         return names
 
     @_answering
     def info(self) -> dict:
-        target = self.alias_target()
+        target = f"{self.config.index}-{self.model_id}" if self.model_id else self.alias_target()
         if target is None:
             return {"alias": self.config.index, "index": None}
         mapping = self.client.indices.get_mapping(index=target)[target]["mappings"]
@@ -212,8 +268,7 @@ class OpenSearchStore:
                 "knn": mapping["properties"]["vector"].get("method")}
 
     # ------------------------------------------------------------ writes
-    @staticmethod
-    def _doc(records: RecordBatch, i: int, vector: np.ndarray | list[float]) -> dict:
+    def _doc(self, records: RecordBatch, i: int, vector: np.ndarray | list[float]) -> dict:
         ts = records.timestamps[i]
         n = len(records)
         return {
@@ -225,7 +280,7 @@ class OpenSearchStore:
             "is_anomaly": bool(records.is_anomaly[i]) if len(records.is_anomaly) == n else False,
             "anomaly_score": float(records.scores[i]) if len(records.scores) == n else None,
             "reason": records.reasons[i] if records.reasons else "", "flags": records.flags[i],
-            "anomaly_kinds": split_kinds(records.kinds[i]) if records.kinds else [],
+            "anomaly_kinds": split_kinds(records.kinds[i]) if records.kinds else [], "model_id": self.model_id,
         }
 
     def upsert(self, records: RecordBatch, vectors: Vectors) -> list[DeadLetter]:
@@ -248,7 +303,7 @@ class OpenSearchStore:
             try:
                 if self.dim != vectors.dim or attempt:  # once, and again after a failure (a server back empty)
                     self.ensure_index(vectors.dim)
-                actions = ({"_op_type": "index", "_index": self.config.index, "_id": rid,
+                actions = ({"_op_type": "index", "_index": self.target, "_id": rid,
                             "_source": self._doc(records, i, rows[vectors.index[i]])} for rid, i in pending.items())
                 from opensearchpy import helpers
 
@@ -300,7 +355,7 @@ class OpenSearchStore:
         for r in rows:
             if r.is_anomaly:
                 kinds = ["session"] + split_kinds(r.kinds)
-                actions += [{"_op_type": "update", "_index": self.config.index, "_id": rid,
+                actions += [{"_op_type": "update", "_index": self.target, "_id": rid,
                              "doc": {"is_anomaly": True, "session_reason": f"session {r.key}: {r.reason}",
                                      "session_kinds": kinds}}
                             for rid in r.record_ids]
@@ -314,7 +369,7 @@ class OpenSearchStore:
             return
         from opensearchpy import helpers
 
-        actions = [{"_op_type": "update", "_index": self.config.index, "_id": rid,
+        actions = [{"_op_type": "update", "_index": self.target, "_id": rid,
                     "doc": {"is_anomaly": True, "late_reason": why, "late_kinds": [kind]}} for rid, why in rows]
         helpers.bulk(self.client, actions, chunk_size=self.config.bulk.chunk_size,
                      max_retries=self.config.bulk.max_retries)
@@ -353,22 +408,22 @@ class OpenSearchStore:
     # ------------------------------------------------------------ reads
     @_answering
     def count(self) -> int:
-        self.client.indices.refresh(index=self.config.index, ignore=[404])
-        res = self.client.count(index=self.config.index, ignore=[404])
+        self.client.indices.refresh(index=self.target, ignore=[404])
+        res = self.client.count(index=self.target, ignore=[404])
         return int(res.get("count", 0))
 
     @_answering
     def stats(self) -> dict:
         n = self.count()
-        anomalies = self.client.count(index=self.config.index, ignore=[404],
+        anomalies = self.client.count(index=self.target, ignore=[404],
                                       body={"query": {"term": {"is_anomaly": True}}}).get("count", 0)
-        aggs = self.client.search(index=self.config.index, ignore=[404], body={
+        aggs = self.client.search(index=self.target, ignore=[404], body={
             "size": 0, "aggs": {"templates": {"cardinality": {"field": "template_id"}}}})
         templates = aggs.get("aggregations", {}).get("templates", {}).get("value", 0)
         events = self.client.count(index=f"{self.config.index}-events", ignore=[404]).get("count", 0)
         return {"records": n, "templates": templates, "anomalies": anomalies, "sessions": None,
                 "session_anomalies": None, "rate_events": events, "distinct_vectors": None, "dim": self.dim,
-                "path": f"{self.config.hosts[0]}/{self.config.index}"}
+                "model_id": self.model_id, "path": f"{self.config.hosts[0]}/{self.target}"}
 
     def filter_clauses(self, f: SearchFilters) -> list[dict]:
         clauses: list[dict] = []
@@ -410,7 +465,7 @@ class OpenSearchStore:
     @_answering
     def knn(self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None,
             message: str | None = None) -> list[Hit]:
-        res = self.client.search(index=self.config.index, body=self.knn_query(vector, k, filters))
+        res = self.client.search(index=self.target, body=self.knn_query(vector, k, filters))
         hits = []
         for h in res["hits"]["hits"]:
             s = h["_source"]
@@ -421,7 +476,8 @@ class OpenSearchStore:
             hits.append(Hit.from_row((h["_id"], ts / 1000.0 if ts is not None else None, s.get("service"),
                                       s.get("level"), s.get("message"), s.get("template"), s.get("template_id"),
                                       s.get("is_anomaly"), s.get("anomaly_score"), reason, s.get("flags"), kinds),
-                                     score_to_cosine(float(h["_score"]), self.config.knn.space_type)))
+                                     score_to_cosine(float(h["_score"]), self.config.knn.space_type),
+                                     model_id=s.get("model_id")))
         # ties: the record whose message equals the query's first, as in the local store
         hits.sort(key=lambda h: (-round(h.score, 5), h.message != (message or "")))
         return hits

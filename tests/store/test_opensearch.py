@@ -93,16 +93,19 @@ def test_index_mapping_body(recorded):
 
 def test_bulk_body(recorded):
     store, calls = recorded
+    store.use_model("3f2a")
     rb, vecs = batch(4)
     assert store.upsert(rb, vecs) == []
+    assert ("PUT", "/logvec-3f2a", None) in [c[:2] + (None,) for c in calls]  # the model's own index
     bulk = next(c for c in calls if c[1].endswith("_bulk"))
     actions, docs = bulk[2][0::2], bulk[2][1::2]
-    assert actions[0] == {"index": {"_index": "logvec", "_id": "f:0"}}
+    assert actions[0] == {"index": {"_index": "logvec-3f2a", "_id": "f:0"}}
+    assert {d["model_id"] for d in docs} == {"3f2a"}
     assert [a["index"]["_id"] for a in actions] == ["f:0", "f:1", "f:2", "f:3"]
     assert docs[1]["vector"] == [0.0, 1.0, 0, 0, 0, 0, 0, 0] and docs[3]["vector"] == docs[0]["vector"]
     assert docs[1]["timestamp"] == 1_700_000_001_000 and docs[1]["service"] == "api"
     assert set(docs[0]) == {"vector", "timestamp", "service", "level", "message", "template", "template_id",
-                            "is_anomaly", "anomaly_score", "reason", "flags", "anomaly_kinds"}
+                            "is_anomaly", "anomaly_score", "reason", "flags", "anomaly_kinds", "model_id"}
 
 
 def test_knn_query_bodies(recorded):
@@ -260,15 +263,20 @@ def test_pipeline_run_and_index_commands(osmem, hdfs_log, tmp_path):
     summary = json.loads(logvec_cli("run", "-p", pipe, "-i", hdfs_log, "-d", tmp_path / "d", "--format", "json",
                                     env=env).stdout)
     assert summary["records"] == 4519 and summary["dead_letters"] == 0
+    # the model is published in OpenSearch itself, and its records live in its own index behind the alias
+    model = json.loads(logvec_cli("model", "show", "-p", pipe, env=env).stdout)
+    assert model["active"] and model["version"] == 1
     info = json.loads(logvec_cli("index", "info", "-p", pipe, env=env).stdout)
-    assert info["count"] == 4519 and info["index"].startswith("hdfs-d")
-    stats = json.loads(logvec_cli("stats", "-p", pipe, "-d", tmp_path / "d", "--format", "json", env=env).stdout)
-    assert stats["records"] == 4519
+    assert info["count"] == 4519 and info["index"] == f"hdfs-{model['model_id']}"
+    assert info["dimension"] == model["meta"]["dim"]
+    stats = json.loads(logvec_cli("stats", "-p", pipe, "-d", tmp_path / "elsewhere", "--format", "json",
+                                  env=env).stdout)  # the read side needs no local model
+    assert stats["records"] == 4519 and stats["model"]["model_id"] == model["model_id"]
     out = logvec_cli("index", "delete", "-p", pipe, "--yes", env=env).stdout.decode()
-    assert "hdfs-d" in out
+    assert f"hdfs-{model['model_id']}" in out
     assert json.loads(logvec_cli("index", "info", "-p", pipe, env=env).stdout)["index"] is None
-    created = logvec_cli("index", "create", "-p", pipe, "-d", tmp_path / "d", env=env).stdout.decode()
-    assert f"hdfs-d{info['dimension']}" in created
+    created = logvec_cli("index", "create", "-p", pipe, env=env).stdout.decode()
+    assert f"hdfs-{model['model_id']}" in created
 
 
 def test_documents_carry_no_secret(osmem, hdfs_log, tmp_path):
@@ -328,19 +336,32 @@ def test_an_opensearch_that_does_not_answer_is_one_line_and_exit_1(tmp_path, hdf
     pipe.write_text(f"extends: {PIPELINES / 'opensearch.yaml'}\nstore:\n  type: opensearch\n"
                     "  bulk: {max_retries: 1, backoff: 100ms, max_backoff: 200ms}\n")
     for command in (["stats", "-p", pipe, "-d", tmp_path / "d"],
-                    ["search", "Receiving block", "-p", pipe, "-d", tmp_path / "d"]):
+                    ["search", "Receiving block", "-p", pipe, "-d", tmp_path / "d"],
+                    ["model", "list", "-p", pipe],
+                    ["run", "-p", pipe, "-i", hdfs_log, "-d", tmp_path / "d"]):  # its model is published there
         proc = logvec_cli(*command, env=env, check=False)
-        if command[0] == "search":  # no model yet: said before the store is asked
-            assert proc.returncode == 2 and b"no model" in proc.stderr
-            continue
-        assert proc.returncode == 1 and b"does not answer" in proc.stderr and b"Traceback" not in proc.stderr
+        said = proc.stderr.decode()
+        assert proc.returncode == 1 and "does not answer" in said and "Traceback" not in said, said[-2000:]
+        assert len(said.splitlines()) == 1 + ("retry" in said), said
+
+
+def test_a_store_that_does_not_answer_mid_run_is_the_summary_one_line_and_exit_1(tmp_path, hdfs_log):
+    """With the models in the data directory (`registry.type: local`) the worker fits and starts; its writes
+    are retried, then it prints what it did and why it stopped, exit 1, nothing committed."""
+    server = start_osmem(str(tmp_path))
+    env = {"OPENSEARCH_URL": f"http://{server.address}", "OPENSEARCH_INDEX": "gone"}
+    pipe = tmp_path / "down.yaml"
+    pipe.write_text(f"extends: {PIPELINES / 'opensearch.yaml'}\nstore:\n  type: opensearch\n"
+                    "  bulk: {max_retries: 1, backoff: 100ms, max_backoff: 200ms}\nregistry:\n  type: local\n")
+    try:
+        logvec_cli("fit", "-p", pipe, "-i", hdfs_log, "-d", tmp_path / "d", env=env)  # activating moves the alias
+    finally:
+        server.stop()
     run = logvec_cli("run", "-p", pipe, "-i", hdfs_log, "-d", tmp_path / "d", "--format", "json", env=env,
                      check=False)
     assert run.returncode == 1 and b"Traceback" not in run.stderr, run.stderr.decode()[-2000:]
-    assert b"did not confirm" in run.stderr and b"nothing of this batch is committed" in run.stderr
+    assert b"nothing of this batch is committed" in run.stderr, run.stderr.decode()[-2000:]
     assert json.loads(run.stdout)["records"] == 0  # the summary of what was stored: nothing
-    search = logvec_cli("search", "Receiving block", "-p", pipe, "-d", tmp_path / "d", env=env, check=False)
-    assert search.returncode == 1 and b"does not answer" in search.stderr  # a model now; the store is asked
 
 
 def test_the_api_answers_503_when_opensearch_does_not(tmp_path, hdfs_log, monkeypatch):
@@ -348,10 +369,13 @@ def test_the_api_answers_503_when_opensearch_does_not(tmp_path, hdfs_log, monkey
 
     from logvec.api import create_app
     from logvec.config import load_pipeline
-    from logvec.testing.servers import free_port
 
-    monkeypatch.setenv("OPENSEARCH_URL", f"http://127.0.0.1:{free_port()}")
-    logvec_cli("fit", "-p", PIPELINES / "opensearch.yaml", "-i", hdfs_log, "-d", tmp_path / "d")
+    server = start_osmem(str(tmp_path))
+    monkeypatch.setenv("OPENSEARCH_URL", f"http://{server.address}")
+    try:
+        logvec_cli("fit", "-p", PIPELINES / "opensearch.yaml", "-i", hdfs_log, "-d", tmp_path / "d")
+    finally:
+        server.stop()
     client = TestClient(create_app(load_pipeline(PIPELINES / "opensearch.yaml"), tmp_path / "d",
                                    access=OPEN_ACCESS))
     r = client.get("/api/search", params={"q": "Receiving block blk_1"})
