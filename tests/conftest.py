@@ -19,3 +19,18 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def hdfs_log(shared_data: Path) -> Path:
     return shared_data / "hdfs_5k" / "HDFS_5k.log"
+
+
+@pytest.fixture(scope="session")
+def hdfs_lines(hdfs_log: Path) -> list[bytes]:
+    return hdfs_log.read_bytes().splitlines()
+
+
+@pytest.fixture(scope="module", params=["tansu", "noida"])
+def broker(request, tmp_path_factory):
+    """A Kafka-protocol broker for a module's tests, each test run on both (see logvec.testing.servers)."""
+    from logvec.testing.servers import start_kafka
+
+    server = start_kafka(request.param, str(tmp_path_factory.mktemp(request.param)))
+    yield server.address
+    server.stop()

@@ -22,23 +22,11 @@ from tests.support import OPEN_ACCESS, PIPELINES, logvec_cli
 pytestmark = pytest.mark.kafka
 
 
-@pytest.fixture(scope="module", params=["tansu", "noida"])
-def broker(request, tmp_path_factory):
-    server = start_kafka(request.param, str(tmp_path_factory.mktemp(request.param)))
-    yield server.address
-    server.stop()
-
-
 @pytest.fixture(scope="module")
 def osmem(tmp_path_factory):
     server = start_osmem(str(tmp_path_factory.mktemp("osmem")))
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def hdfs_lines(shared_data) -> list[bytes]:
-    return (shared_data / "hdfs_5k" / "HDFS_5k.log").read_bytes().splitlines()
 
 
 def sized_pipeline(name: str, tmp_path: Path, extra: str = "") -> Path:

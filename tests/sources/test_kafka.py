@@ -19,25 +19,13 @@ import pytest
 from logvec.testing import wait_until
 from logvec.testing.kafka import LOGVEC, committed, create_topic, produce, read_topic, record_ids, start_worker
 from logvec.testing.metrics import scrape
-from logvec.testing.servers import free_port, start_kafka
+from logvec.testing.servers import free_port
 from logvec.testing.store import store_stats, stored_ids
 
 from tests.secret_corpus import leaked, secrets
 from tests.support import PIPELINES
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module", params=["tansu", "noida"])
-def broker(request, tmp_path_factory):
-    server = start_kafka(request.param, str(tmp_path_factory.mktemp(request.param)))
-    yield server.address
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def hdfs_lines(shared_data) -> list[bytes]:
-    return (shared_data / "hdfs_5k" / "HDFS_5k.log").read_bytes().splitlines()
 
 
 def kafka_pipeline(tmp_path: Path, extra: str = "") -> Path:
