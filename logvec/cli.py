@@ -340,12 +340,12 @@ def search(
     """Find the stored records most similar to QUERY (cosine similarity, best first)."""
     from logvec.model import ModelError
     from logvec.registry import RegistryError
-    from logvec.store.base import StoreCorruptError
+    from logvec.store.base import StoreCorruptError, StoreDimensionError, StoreModelError
 
     searcher = _searcher(pipeline, data_dir, version)
     try:
         hits = searcher.search(query, k=k, filters=_filters(service, level, since, until, anomalies))
-    except (ModelError, RegistryError) as e:
+    except (ModelError, RegistryError, StoreModelError, StoreDimensionError) as e:
         _fail(str(e))
     except StoreCorruptError as e:
         _fail(str(e), code=1)

@@ -217,6 +217,9 @@ def test_fit_publishes_versions_and_run_uses_the_active_one(tmp_path, hdfs_log):
     assert json.loads(logvec_cli("model", "show", "-p", DEFAULT, "-d", data).stdout)["version"] == 1
     hits = json.loads(logvec_cli("search", "Receiving block", "-p", DEFAULT, "-d", data, "--format", "json").stdout)
     assert hits and {h["model_id"] for h in hits} == {first["model_id"]}
+    # nor is a query vectorized by version 2 compared with version 1's vectors
+    proc = logvec_cli("search", "Receiving block", "-p", DEFAULT, "-d", data, "--model-version", "2", check=False)
+    assert proc.returncode == 2 and b"holds vectors of model " + first["model_id"].encode() in proc.stderr
 
 
 def test_model_from_another_pipeline_is_refused(tmp_path, hdfs_log):

@@ -557,6 +557,10 @@ class LocalStore:
         query = np.asarray(vector, dtype=np.float32).reshape(-1)
         with self._lock:
             self._refresh()
+            held = self._meta().get("model_id")
+            if held and self.model_id and held != self.model_id:
+                raise StoreModelError(f"the store at {self.path} holds vectors of model {held}; a query vectorized "
+                                      f"by model {self.model_id} would not compare with them")
             if not self._n_vectors:
                 return []
             self._vectors()  # a damaged store is an error that says how, not an empty answer
@@ -571,7 +575,6 @@ class LocalStore:
             hits: list[Hit] = []
             want = k
             sql = _tied_records_sql(where)
-            held = self._meta().get("model_id")
             while True:
                 rows, sims = self._rank_rows(query, candidates, want)
                 hits = []
