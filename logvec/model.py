@@ -176,6 +176,14 @@ class Model:
         return cls.from_bytes(data, meta, config, where=f"the model in {d}")
 
     @staticmethod
+    def read_meta(directory: str | Path) -> dict:
+        """A model directory's metadata ({} when there is none yet, or it is being replaced this instant)."""
+        try:
+            return json.loads((Path(directory) / "meta.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    @staticmethod
     def exists(directory: str | Path) -> bool:
         return (Path(directory) / "model.pkl").exists()
 

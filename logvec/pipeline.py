@@ -8,7 +8,6 @@ The read side (`search`, `stats`, the API) is `logvec.searcher.Searcher`, which 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -265,12 +264,6 @@ class Runner:
         self._rates = None  # windows are counted against the model that judges them
         self.store.use_model(model.model_id)
 
-    def _working_meta(self) -> dict:
-        try:
-            return json.loads((self.model_dir / "meta.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-
     def adopt_published(self) -> bool:
         """Load the registry's active version: the working copy when it is that version (it keeps the
         templates learned since), else from the registry. A working copy from before there was a registry is
@@ -285,7 +278,7 @@ class Runner:
             working.save(self.model_dir)
             self._use(working)
             return True
-        if self._working_meta().get("model_id") == active.model_id and Model.exists(self.model_dir):
+        if Model.read_meta(self.model_dir).get("model_id") == active.model_id and Model.exists(self.model_dir):
             try:
                 self._use(Model.load(self.model_dir, self.config))
                 return True

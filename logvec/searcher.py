@@ -8,7 +8,6 @@ API and `logvec stats` keep working while Kafka is down; dead letters in a Kafka
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -62,7 +61,7 @@ class Searcher:
         active = self.registry.active()
         if active is None:
             working = self.data_dir / "model"
-            if self.model is None and Model.exists(working) and not _meta(working).get("model_id"):
+            if self.model is None and Model.exists(working) and not Model.read_meta(working).get("model_id"):
                 self._use(Model.load(working, self.config))
                 return True
             return False
@@ -111,9 +110,3 @@ class Searcher:
             self._store.close()
         self.registry.close()
 
-
-def _meta(directory: Path) -> dict:
-    try:
-        return json.loads((directory / "meta.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}

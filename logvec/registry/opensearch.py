@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from logvec.config import OpenSearchStoreConfig, PipelineConfig, RegistryConfig
 from logvec.registry import ModelVersion, RegistryError
 from logvec.registry.directory import content_id, utc_now
-from logvec.store.base import StoreUnavailableError
+from logvec.store.opensearch import retried
 
 if TYPE_CHECKING:
     from logvec.model import Model
@@ -38,11 +38,6 @@ MAPPING = {"settings": {"index": {"number_of_shards": 1}},
                "sha256": {"type": "keyword"}, "data": {"type": "binary"},
                "meta": {"type": "object", "enabled": False}, "created": {"type": "keyword"},
                "by": {"type": "keyword"}, "holder": {"type": "keyword"}, "expires": {"type": "long"}}}}
-
-
-def _unavailable(registry: OpenSearchRegistry, e: Exception) -> StoreUnavailableError:
-    return StoreUnavailableError(f"the model registry in OpenSearch at {', '.join(registry.hosts)} does not "
-                                 f"answer ({type(e).__name__})")
 
 
 class OpenSearchLease:
@@ -140,17 +135,9 @@ class OpenSearchRegistry:
         from opensearchpy.exceptions import ConnectionError as OSConnectionError
         from opensearchpy.exceptions import ConnectionTimeout
 
-        delay = self.retry.backoff
-        for attempt in range(self.retry.max_retries + 1):
-            try:
-                return fn(*args, **kwargs)
-            except (OSConnectionError, ConnectionTimeout) as e:
-                if attempt == self.retry.max_retries:
-                    raise _unavailable(self, e) from None
-                log.warning("the model registry does not answer (%s); retry %d/%d in %.1fs", type(e).__name__,
-                            attempt + 1, self.retry.max_retries, delay)
-                time.sleep(delay)
-                delay = min(delay * 2, self.retry.max_backoff)
+        return retried(lambda: fn(*args, **kwargs), self.retry,
+                       f"the model registry in OpenSearch at {', '.join(self.hosts)} does not answer",
+                       retryable=lambda e: isinstance(e, (OSConnectionError, ConnectionTimeout)))
 
     def ensure(self) -> None:
         if self._ensured:

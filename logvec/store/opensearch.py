@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import orjson
 
-from logvec.config import OpenSearchStoreConfig
+from logvec.config import OpenSearchBulk, OpenSearchStoreConfig
 from logvec.deadletter import DeadLetter
 from logvec.records import RecordBatch
 from logvec.store.base import (
@@ -211,20 +211,9 @@ class OpenSearchStore:
     def activate_model(self, model_id: str, dim: int) -> str:
         """A model version becomes the one searched through the alias: its index exists, the alias moves.
         Retried as bulk writes are, then `StoreUnavailableError`."""
-        b = self.config.bulk
-        delay = b.backoff
-        for attempt in range(b.max_retries + 1):
-            try:
-                return self._activate(model_id, dim)
-            except Exception as e:  # noqa: BLE001 - connection errors, 5xx, 429
-                if not _retryable(e):
-                    raise
-                if attempt == b.max_retries:
-                    raise StoreUnavailableError(f"OpenSearch at {', '.join(self.config.hosts)} does not answer "
-                                                f"({type(e).__name__}): model {model_id} is not activated") from None
-                time.sleep(delay)
-                delay = min(delay * 2, b.max_backoff)
-        raise AssertionError("unreachable")
+        return retried(lambda: self._activate(model_id, dim), self.config.bulk,
+                       f"OpenSearch at {', '.join(self.config.hosts)} does not answer: model {model_id} is not "
+                       "activated")
 
     def _activate(self, model_id: str, dim: int) -> str:
         name = f"{self.config.index}-{model_id}"
@@ -484,6 +473,26 @@ class OpenSearchStore:
 
     def close(self) -> None:
         self.client.close()
+
+
+def retried(fn, bulk: OpenSearchBulk, what: str, retryable=None):
+    """`fn()`, retried on connection errors, 429 and 5xx with `bulk`'s backoff; when the retries run out,
+    `StoreUnavailableError` saying `what` did not happen. `retryable(e)`: which errors (default `_retryable`)."""
+    retryable = retryable or _retryable
+    delay = bulk.backoff
+    for attempt in range(bulk.max_retries + 1):
+        try:
+            return fn()
+        except Exception as e:  # noqa: BLE001 - only what `retryable` names is retried
+            if not retryable(e):
+                raise
+            if attempt == bulk.max_retries:
+                raise StoreUnavailableError(f"{what} ({type(e).__name__})") from None
+            log.warning("%s (%s); retry %d/%d in %.1fs", what, type(e).__name__, attempt + 1, bulk.max_retries,
+                        delay)
+            time.sleep(delay)
+            delay = min(delay * 2, bulk.max_backoff)
+    raise AssertionError("unreachable")
 
 
 def _retryable(e: Exception) -> bool:
