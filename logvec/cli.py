@@ -233,7 +233,7 @@ def _print_run(summary, name: str, data_dir: Path, dead_letters: str, format: Fo
     t = Table(title=f"logvec run — {name}", show_header=False)
     rows = [("lines", f"{summary.lines:,}"), ("records stored", f"{summary.records:,}"),
             ("templates", f"{summary.templates:,}"), ("anomalies", f"{summary.anomalies:,}"),
-            ("dead letters", f"{summary.dead_letters:,}"), ("blank lines skipped", f"{summary.blank:,}"),
+            ("incidents", f"{summary.incidents:,}"), ("dead letters", f"{summary.dead_letters:,}"), ("blank lines skipped", f"{summary.blank:,}"),
             ("lines/s", f"{summary.lines_per_second:,.0f}"), ("seconds", f"{summary.seconds:.2f}"),
             ("model", "fitted on this input" if summary.fitted else "loaded"),
             ("data dir", str(data_dir))]
@@ -241,6 +241,8 @@ def _print_run(summary, name: str, data_dir: Path, dead_letters: str, format: Fo
         rows.append(("workers", ", ".join(f"{w['records']:,} records" for w in workers)))
     if summary.dead_letters:
         rows.append(("dead letters in", dead_letters))
+    if summary.suppressed:
+        rows.append(("not flagged (marked normal)", f"{summary.suppressed:,}"))
     for k, v in rows:
         t.add_row(k, v)
     out.print(t)
@@ -475,6 +477,86 @@ def sessions(
 
 
 @app.command()
+def incidents(
+    pipeline: Path = PipelineOpt,
+    data_dir: Optional[Path] = DataDirOpt,
+    since: Optional[str] = typer.Option(None, "--since", help="ISO time, epoch, or 2h/7d ago"),
+    until: Optional[str] = typer.Option(None, "--until"),
+    similar: Optional[str] = typer.Option(None, "--similar", metavar="ID", help="past incidents like this one"),
+    similar_to: Optional[str] = typer.Option(
+        None, "--similar-to", metavar="FILE", help="past incidents like these lines (a file, or - for stdin)"),
+    rebuild: bool = typer.Option(False, "--rebuild", help="group every stored anomaly into incidents again"),
+    limit: int = typer.Option(20, "--limit", "-n", min=1),
+    min_anomalies: Optional[int] = typer.Option(
+        None, "--min-anomalies", min=1, help="list incidents of at least this many anomalies (default: the "
+        "pipeline's incidents.min_anomalies)"),
+    format: Format = typer.Option(Format.table, "--format"),
+) -> None:
+    """Anomalies grouped into incidents, the latest first; with --similar or --similar-to, the past incidents most
+    like one (best first, with what they share)."""
+    from logvec.incidents.signature import why
+    from logvec.model import ModelError
+    from logvec.registry import RegistryError
+
+    window = _filters(None, None, since, until, False)
+    searcher = _searcher(pipeline, data_dir)
+    scored: list[tuple[Any, float | None]] = []
+    title = ""
+    try:
+        if rebuild:
+            built = searcher.rebuild_incidents()
+            err.print(f"rebuilt {len(built)} incidents from the anomalies in the store")
+        if similar or similar_to:
+            if similar:
+                target = searcher.incident(similar)
+                if target is None:
+                    _fail(f"no incident {similar!r} (logvec incidents lists them)")
+            else:
+                text = sys.stdin.read() if similar_to == "-" else _read_text(str(similar_to))
+                try:
+                    target = searcher.incident_of_lines(text.splitlines())
+                except ValueError as e:
+                    _fail(str(e))
+            found = searcher.similar_incidents(target, k=limit, past_only=similar is not None)
+            scored = [(i, score) for i, score in found]
+            title = f"{len(found)} past incidents like {target.id}" + ("" if found else " (no close match)")
+        else:
+            scored = [(i, None) for i in searcher.incidents(window.since, window.until, limit, min_anomalies)]
+            title = f"{len(scored)} incidents"
+    except (ModelError, RegistryError) as e:
+        _fail(str(e))
+    finally:
+        searcher.close()
+    if format == Format.json:
+        print(json.dumps([i.to_dict(score, why(target, i) if score is not None else None)
+                          for i, score in scored] if (similar or similar_to) else [i.to_dict() for i, _ in scored],
+                         ensure_ascii=False))
+        return
+    t = Table(title=title, expand=True)
+    if similar or similar_to:
+        t.add_column("score", no_wrap=True)
+    for name in ("id", "start (UTC)", "min", "status"):
+        t.add_column(name, no_wrap=True)
+    t.add_column("summary", overflow="fold", ratio=1)
+    for i, score in scored:
+        row = [i.id, _utc(i.start), f"{(i.end - i.start) / 60:.0f}", i.status, i.summary]
+        t.add_row(*([f"{score:.3f}"] if score is not None else []), *row)
+    out.print(t)
+
+
+def _utc(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        _fail(f"{path}: {e.strerror or e}")
+    return ""
+
+
+@app.command()
 def reference() -> None:
     """Print the pipeline reference (Markdown) generated from the schema: every key, its type, default,
     bounds and description. docs/reference/pipeline.md is this output."""
@@ -679,6 +761,96 @@ def model_activate(version: int = typer.Argument(..., help="the version to make 
         store.close()
         registry.close()
     out.print(f"version {v.version} ({v.model_id}) is active in {registry.describe()}", highlight=False)
+
+
+feedback_app = typer.Typer(help="Tell logvec back: an incident resolved, a template normal.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("resolve")
+def feedback_resolve(incident: str = typer.Argument(..., help="the incident's id"),
+                     note: str = typer.Option("", "--note", help="what it was, what fixed it"),
+                     pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Mark an incident resolved, with a note (recorded with who and when)."""
+    from logvec.registry import who
+
+    searcher = _searcher(pipeline, data_dir)
+    try:
+        inc = searcher.resolve(incident, note, by=who(with_pid=False))
+    except KeyError:
+        _fail(f"no incident {incident!r} (logvec incidents lists them)")
+    finally:
+        searcher.close()
+    err.print(f"incident {inc.id} resolved")
+
+
+@feedback_app.command("normal")
+def feedback_normal(
+    incident: Optional[str] = typer.Option(None, "--incident", help="mark each of this incident's top templates"),
+    template: Optional[str] = typer.Option(None, "--template", help="a template's text, as incidents show it"),
+    service: Optional[str] = typer.Option(None, "--service", help="only in this service (default: in every one)"),
+    expires: Optional[str] = typer.Option(None, "--expires", help="for this long (7d, 12h; default: for good)"),
+    note: str = typer.Option("", "--note", help="why it is normal"),
+    pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt,
+) -> None:
+    """Mark templates normal: no longer flagged or alerted on from now on, and learned as normal at the next fit."""
+    import time
+
+    from logvec.config import parse_duration
+    from logvec.registry import who
+
+    if bool(incident) == bool(template):
+        _fail("give one of --incident ID or --template TEXT")
+    try:
+        until = time.time() + parse_duration(expires) if expires else None
+    except ValueError as e:
+        _fail(f"--expires: {e}")
+    searcher = _searcher(pipeline, data_dir)
+    try:
+        marks = searcher.mark_normal(who(with_pid=False), template=template, incident_id=incident,
+                                     service=service, until=until, note=note)
+    except KeyError:
+        _fail(f"no incident {incident!r} (logvec incidents lists them)")
+    finally:
+        searcher.close()
+    for m in marks:
+        err.print(f"marked normal{' in ' + m.service if m.service else ''}"
+                  f"{' until ' + _utc(m.until) if m.until else ''}: {m.template}  (key {m.key})")
+
+
+@feedback_app.command("list")
+def feedback_list(pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt,
+                  format: Format = typer.Option(Format.table, "--format")) -> None:
+    """Templates marked normal: by whom, when, until when."""
+    searcher = _searcher(pipeline, data_dir)
+    try:
+        marks = searcher.store.feedback()
+    finally:
+        searcher.close()
+    if format == Format.json:
+        print(json.dumps([m.to_dict() for m in marks], ensure_ascii=False))
+        return
+    t = Table(title=f"{len(marks)} templates marked normal", expand=True)
+    t.add_column("key", no_wrap=True)
+    t.add_column("template", overflow="fold", ratio=3)
+    for name in ("service", "until (UTC)", "by, when (UTC)"):
+        t.add_column(name, overflow="fold", ratio=1)
+    for m in marks:
+        t.add_row(m.key, m.template, m.service or "any", _utc(m.until) if m.until else "for good",
+                  f"{m.by}, {_utc(m.at)}" + (f": {m.note}" if m.note else ""))
+    out.print(t)
+
+
+@feedback_app.command("unmark")
+def feedback_unmark(key: str = typer.Argument(..., help="the mark's key (logvec feedback list)"),
+                    pipeline: Path = PipelineOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Take a normal mark back: the template is judged again."""
+    searcher = _searcher(pipeline, data_dir)
+    try:
+        if not searcher.unmark(key):
+            _fail(f"no mark {key!r} (logvec feedback list)")
+    finally:
+        searcher.close()
 
 
 index_app = typer.Typer(help="OpenSearch index lifecycle (store.type: opensearch).", no_args_is_help=True)

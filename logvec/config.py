@@ -516,6 +516,45 @@ class RateConfig(_Strict):
     drops: bool = Field(True, description="also report frequent templates that go quiet")
 
 
+# ---------------------------------------------------------------- incidents
+class IncidentsConfig(_Strict):
+    """Anomalies grouped into incidents (SREs ask for similar incidents, not similar lines)."""
+
+    enabled: bool = True
+    """build incidents while the pipeline runs (`logvec incidents --rebuild` builds them from the store)"""
+    gap: Duration = Field("5m", validate_default=True, gt=0,
+                          description="an incident closes after this long with no new anomaly")
+    link_window: Duration = Field(
+        "60s", validate_default=True, ge=0,
+        description="an anomaly this close to an incident joins it even with no service or template in common")
+    min_burst: int = Field(
+        3, ge=1, description="anomalies of one template make an incident only as a burst of at least this many ...")
+    burst_ratio: float = Field(
+        5.0, ge=1, description="... and this many times what the baseline's rate of the template predicts")
+    min_anomalies: int = Field(2, ge=1, description="incidents listed by default have at least this many anomalies")
+    top_templates: int = Field(5, ge=1, description="templates shown per incident, with an example line each")
+    update_interval: Duration = Field("5s", validate_default=True, ge=0,
+                                      description="how often a running worker updates the open incidents")
+    min_similarity: float = Field(0.2, ge=0, le=1, description="similar incidents below this score are not listed")
+
+
+# ---------------------------------------------------------------- search
+class SearchConfig(_Strict):
+    """How `search`, the API and the page rank stored lines for a query."""
+
+    meaning: bool = True
+    """also rank by meaning: the bundled sentence model reads each distinct template once, so a question in words
+    ("the disk is full") finds the lines that say it in theirs ("No space left on device") whatever the vectorizer"""
+    meaning_model: str = Field("all-MiniLM-L6-v2", description="sentence model for meaning (a local directory or "
+                               "one an installed package ships; never downloaded)")
+    meaning_templates: int = Field(3, ge=1, le=50, description="templates closest in meaning whose lines join the hits")
+    lexical_enough: float = Field(
+        0.9, ge=0, le=1.0001, description="a query whose best hit by the pipeline's vectors scores this much (a "
+        "pasted line found itself) is not read for its meaning")
+    min_score: float = Field(0.3, ge=0, le=1,
+                             description="hits scoring below this are not listed: 'no close match' instead of noise")
+
+
 # ---------------------------------------------------------------- sessions
 class SessionConfig(_Strict):
     """Group lines into sessions, by a key in the line (first capture group, or the whole match) or by time."""
@@ -683,6 +722,10 @@ class PipelineConfig(_Strict):
     """group lines into sessions and judge them too"""
     rate: RateConfig = Field(default_factory=RateConfig)
     """storms and drops of known templates"""
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    """anomalies grouped into incidents"""
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    """how search ranks stored lines"""
     alerts: AlertsConfig | None = None
     """publish anomalies"""
     store: StoreConfig = Field(default_factory=LocalStoreConfig)

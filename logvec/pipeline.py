@@ -22,6 +22,8 @@ from logvec.deadletter import DeadLetterFile, DeadLetterSink
 from logvec.detect.rate import RateTracker
 from logvec.errors import NotFittedError
 from logvec.health import WORKER, Health
+from logvec.incidents.feedback import FEEDBACK_POLL_S, Suppressions
+from logvec.incidents.tracker import IncidentTracker
 from logvec.masking import Masker
 from logvec.metrics import (
     ANOMALIES,
@@ -40,7 +42,7 @@ from logvec.records import RawBatch, RecordBatch
 from logvec.registry import Registry, RegistryError, activate, open_registry, who
 from logvec.sessions import ClosedSession, SessionTracker
 from logvec.store import Store, open_store
-from logvec.store.base import SessionRow
+from logvec.store.base import SessionRow, StoreUnavailableError
 from logvec.vectorize import Vectors
 
 log = logging.getLogger("logvec.run")
@@ -59,6 +61,8 @@ class RunSummary:
     session_anomalies: int = 0
     sessions_open: int = 0  # still open when a stop was asked for: not scored
     rate_events: int = 0  # storms and drops of (service, template) rates
+    incidents: int = 0  # incidents opened or grown by this run
+    suppressed: int = 0  # records not flagged because their template is marked normal
     templates: int = 0
     fitted: bool = False
     seconds: float = 0.0
@@ -80,9 +84,10 @@ class RunSummary:
         s = cls()
         for d in summaries:
             for name in ("lines", "records", "blank", "dead_letters", "anomalies", "sessions", "session_anomalies",
-                         "sessions_open", "rate_events"):
+                         "sessions_open", "rate_events", "suppressed"):
                 setattr(s, name, getattr(s, name) + d[name])
             s.templates = max(s.templates, d["templates"])  # one model directory
+            s.incidents = max(s.incidents, d.get("incidents", 0))  # one store: workers write the same incidents
             s.fitted = s.fitted or d["fitted"]
             s.seconds = max(s.seconds, d["seconds"])
             for stage, seconds in d["stage_seconds"].items():
@@ -127,6 +132,10 @@ class Runner:
         self.summary = RunSummary()
         self.sessions = SessionTracker(config.session) if config.session is not None else None
         self._rates: RateTracker | None = None  # the stream's rate windows, once there is a model
+        self._incidents: IncidentTracker | None = None  # incidents of the model in use, kept up to date
+        self._incident_ids: set[str] = set()  # incidents this run wrote
+        self._marks: Suppressions | None = None  # templates SREs marked normal, read from the store
+        self._marks_read = 0.0
         self._first_data: float | None = None  # when the run's first line arrived
 
     @property
@@ -170,15 +179,78 @@ class Runner:
     def rates(self) -> RateTracker | None:
         if self._rates is None and self.model is not None:
             self._rates = self.model.rate_tracker()
+            if self._rates is not None and self._marks:
+                self._rates.quiet = self._marks.covers
         return self._rates
+
+    def suppressions(self) -> Suppressions:
+        """The templates marked normal (`logvec feedback normal`), read again every FEEDBACK_POLL_S; a store
+        that does not answer keeps the marks last read."""
+        if self._marks is None or time.monotonic() - self._marks_read > FEEDBACK_POLL_S:
+            try:
+                self._marks = Suppressions(self.store.feedback())
+            except StoreUnavailableError as e:
+                log.warning("could not read the templates marked normal (%s); keeping the last read", e)
+                self._marks = self._marks or Suppressions([])
+            self._marks_read = time.monotonic()
+            if self._rates is not None:
+                self._rates.quiet = self._marks.covers if self._marks else None
+        return self._marks
+
+    def marked_normal(self) -> list[RawBatch]:
+        """The example lines of the templates marked normal, for a fit to learn as normal traffic (none when
+        the store cannot say: a fit does not wait for it)."""
+        try:
+            marks = [m for m in self.store.feedback() if m.example and m.active(time.time())]
+        except StoreUnavailableError:
+            return []
+        return [RawBatch([m.example for m in marks], [f"feedback:{m.key}" for m in marks])] if marks else []
+
+    def _suppress(self, records: RecordBatch, marks: Suppressions) -> None:
+        """Take the flag off records whose template is marked normal: not stored as anomalies, not alerted."""
+        hit = marks.hits(records.services, records.templates, np.flatnonzero(records.is_anomaly))
+        if not len(hit):
+            return
+        records.is_anomaly = np.asarray(records.is_anomaly, dtype=bool).copy()
+        records.is_anomaly[hit] = False
+        for i in hit.tolist():
+            records.reasons[i] = "marked normal (logvec feedback)"
+            records.kinds[i] = ""
+        self.summary.suppressed += len(hit)
+
+    @property
+    def incidents(self) -> IncidentTracker | None:
+        if self._incidents is None and self.model is not None and self.config.incidents.enabled:
+            self._incidents = IncidentTracker(self.config.incidents, self.store, self.model.vectorizer,
+                                              self.masker, self.model.model_id, self.model.rate)
+        return self._incidents
+
+    def update_incidents(self, finish: bool = False) -> None:
+        """Group the anomalies stored since the open incidents began. Incidents are derived from the store
+        (`logvec incidents --rebuild` makes them again), so a failure here is logged, never stops the stream."""
+        tracker = self.incidents
+        if tracker is None:
+            return
+        try:
+            written = self._timed("incidents", tracker.update, finish)
+        except StoreUnavailableError:
+            raise
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.exception("incidents were not updated; `logvec incidents --rebuild` makes them again")
+            return
+        self._incident_ids.update(i.id for i in written)
+        self.summary.incidents = len(self._incident_ids)
 
     def process(self, raw: RawBatch) -> RecordBatch:
         """Prepare, store and alert one batch; when this returns, the batch is durable and may be committed."""
         records, vectors = self.prepare(raw)
         tracker, model = self.rates, self.model
         rates = None
+        marks = self.suppressions()
         if tracker is not None and model is not None:
             rates = self._timed("rate", tracker.apply, records, model.line_threshold)
+        if marks and len(records):
+            self._suppress(records, marks)
         t = time.perf_counter()
         refused = self._timed("store", self.store.upsert, records, vectors)
         STORE_WRITE_SECONDS.observe(time.perf_counter() - t)
@@ -200,6 +272,10 @@ class Runner:
             closed = self.sessions.add(records.sessions, records.ids, records.template_ids, records.timestamps,
                                        time.monotonic())
             self._timed("sessions", self.score_sessions, closed)
+        if self.incidents is not None:
+            self.incidents.observe(records.timestamps)
+            if self.incidents.due():
+                self.update_incidents()
         return records
 
     def _rate_results(self, recalled: list[tuple[str, str]], events: list) -> None:
@@ -249,7 +325,7 @@ class Runner:
             finally:
                 if lease is not None:
                     lease.release()
-        model, _ = self._timed("fit", Model.fit, self.config, raw_batches)
+        model, _ = self._timed("fit", Model.fit, self.config, raw_batches + self.marked_normal())
         published = self.registry.publish(model, by=who())
         if activate_it:
             activate(self.registry, self.store, published.version, by=who())
@@ -262,6 +338,7 @@ class Runner:
     def _use(self, model: Model) -> None:
         self.model = model
         self._rates = None  # windows are counted against the model that judges them
+        self._incidents = None  # ... and incidents' signatures are its vectors
         self.store.use_model(model.model_id)
 
     def adopt_published(self) -> bool:
@@ -398,6 +475,7 @@ class Runner:
                     self.score_sessions(self.sessions.close_all())
                 if self._rates is not None and not stopped:
                     self._rate_results([], self._rates.close_all())
+                self.update_incidents(finish=not stopped)
         finally:
             if self.model is not None:
                 self.model.save(self.model_dir)  # templates learned during the run

@@ -119,3 +119,65 @@ def rate_logs(minutes: int, seed: int = 0, start: float = 1_699_999_980.0,
         lines.append(f"{ts:%Y-%m-%dT%H:%M:%S}.{ts.microsecond // 1000:03d}Z {level} {service}: {msg}")
         labels.append(bad)
     return lines, labels
+
+
+# Traffic of a small shop, per minute, for incident tests: (service, level, text, lines a minute).
+SHOP_EVENTS = [
+    ("api", "INFO", "GET /api/v1/orders/{n} returned 200 in {ms}ms", 30.0),
+    ("api", "INFO", "POST /api/v1/payments/{n} returned 201 in {ms}ms", 10.0),
+    ("auth", "INFO", "user {u} logged in from 10.0.{a}.{b}", 8.0),
+    ("db", "INFO", "query on orders took {ms}ms rows={n}", 20.0),
+    ("storage", "INFO", "wrote {n} bytes to /data/seg{n} on {node}", 10.0),
+    ("storage", "INFO", "disk usage on /data at {pct}% on {node}", 1.0),
+    ("scheduler", "INFO", "job {n} finished in {ms}ms exit_code=0", 3.0),
+    ("cache", "INFO", "cache hit for key session:{n}", 15.0),
+    ("api", "WARN", "client {r} sent a malformed header", 0.2),
+    ("db", "WARN", "slow query on orders took {ms}ms", 0.3),
+    ("payments", "ERROR", "payment {n} declined by issuer: insufficient funds", 0.5),  # errors that always come
+    ("auth", "ERROR", "token {r} rejected: signature mismatch", 0.1),
+]
+# What an incident of each kind writes, a minute, while it lasts (on the incident's node where there is one).
+INCIDENT_KINDS = {
+    "disk_full": [
+        ("storage", "ERROR", "write to /data/seg{n} on {node} failed: No space left on device", 12.0),
+        ("storage", "WARN", "disk usage on /data at 100% on {node}", 3.0),
+        ("api", "ERROR", "upload {r} to {node} failed: write error", 4.0),
+    ],
+    "db_down": [
+        ("db", "ERROR", "could not connect to primary 10.0.0.5:5432: connection refused", 10.0),
+        ("api", "ERROR", "request {r} failed: upstream db timeout after 5000ms", 8.0),
+        ("scheduler", "ERROR", "job {n} failed: database unavailable", 2.0),
+    ],
+}
+
+
+def incident_logs(minutes: int, seed: int = 0, start: float = 1_700_000_000.0,
+                  incidents: list[tuple[str, int, int, str]] = ()):
+    """(lines, labels): shop traffic (SHOP_EVENTS) for `minutes`, with `incidents` given as (kind, first
+    minute, minutes it lasts, node) writing INCIDENT_KINDS' lines on top, those labeled by the incident's index
+    + 1 (0: normal traffic)."""
+    from datetime import datetime, timezone
+
+    rng = np.random.default_rng(seed)
+    nodes = [f"node-{i:02d}" for i in range(8)]
+    events = []  # (time, service, level, text, node, label)
+    for m in range(minutes):
+        for service, level, text, rate in SHOP_EVENTS:
+            for _ in range(int(rng.poisson(rate))):
+                events.append((start + m * 60 + float(rng.uniform(0, 60)), service, level, text,
+                               nodes[int(rng.integers(len(nodes)))], 0))
+        for i, (kind, first, length, node) in enumerate(incidents):
+            if first <= m < first + length:
+                for service, level, text, rate in INCIDENT_KINDS[kind]:
+                    for _ in range(int(rng.poisson(rate))):
+                        events.append((start + m * 60 + float(rng.uniform(0, 60)), service, level, text, node, i + 1))
+    events.sort(key=lambda e: e[0])
+    lines, labels = [], []
+    for at, service, level, text, node, label in events:
+        msg = text.format(u=["alice", "bob", "carol", "dave"][int(rng.integers(4))], a=int(rng.integers(9)),
+                          b=int(rng.integers(250)), n=int(rng.integers(100000)), ms=int(rng.integers(1, 900)),
+                          r=f"r{int(rng.integers(0, 10**6))}", pct=int(rng.integers(40, 80)), node=node)
+        ts = datetime.fromtimestamp(at, tz=timezone.utc)
+        lines.append(f"{ts:%Y-%m-%dT%H:%M:%S}.{ts.microsecond // 1000:03d}Z {level} {service}: {msg}")
+        labels.append(label)
+    return lines, labels

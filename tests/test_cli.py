@@ -58,7 +58,8 @@ def test_search_filters(hdfs_run, hdfs_log):
     q = "PacketResponder 1 for block blk_38865049064139660 terminating"
     hits = search(data, q, "--service", "dfs.FSNamesystem", "-k", "5")
     assert hits and {h["service"] for h in hits} == {"dfs.FSNamesystem"}
-    hits = search(data, q, "--since", "2008-11-09T20:40:00", "--until", "2008-11-09T20:45:00", "-k", "50")
+    hits = search(data, "Verification succeeded for blk_1", "--since", "2008-11-09T20:40:00", "--until",
+                  "2008-11-09T20:45:00", "-k", "50")
     assert hits and all("2008-11-09T20:40:00Z" <= h["timestamp"] <= "2008-11-09T20:45:00Z" for h in hits)
 
 
@@ -95,8 +96,8 @@ def test_bad_input_is_defined_and_nothing_is_lost(tmp_path):
     assert summary["records"] == 4 and summary["dead_letters"] == 1
     dead = [json.loads(x) for x in (data / "dead-letters.jsonl").read_text().splitlines()]
     assert dead[0]["origin"].endswith(":2") and dead[0]["reason"].startswith("binary data")
-    hits = search(data, "caf invalid utf-8", "-k", "10")
-    flags = {h["id"].rsplit(":", 1)[1]: h["flags"] for h in hits}
+    flags = {h["id"].rsplit(":", 1)[1]: h["flags"] for q in ("caf invalid utf-8", "x" * 200, "no header at all")
+             for h in search(data, q, "-k", "3")}
     assert flags["3"] == "decode_error" and flags["4"] == "truncated" and flags["6"] == "unparsed"
 
 

@@ -19,6 +19,7 @@ end by another window; lines that arrive for it later (a partition lagging behin
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -180,6 +181,8 @@ class RateTracker:
         self._active: dict[int, int] = {}  # window -> lines the stream had in it (drops only where it had some)
         self._now = -math.inf
         self._closed_through = -(2**62)  # windows up to this one are judged: later lines for them are not counted
+        # (service, template text) -> True for templates an SRE marked normal: neither counted nor judged
+        self.quiet: Callable[[str, str], bool] | None = None
 
     def add(self, services: list[str], template_ids: np.ndarray, timestamps: np.ndarray,
             ids: list[str]) -> RateUpdate:
@@ -195,6 +198,8 @@ class RateTracker:
         groups = _group_rows(services, template_ids, win, ok)
         for (service, tid, wi), rows in groups:
             if wi <= self._closed_through:  # a window already judged (a partition lagging in event time)
+                continue
+            if self.quiet is not None and self.quiet(service, self.template_text(tid)):
                 continue
             self._active[wi] = self._active.get(wi, 0) + len(rows)
             key = (service, tid)

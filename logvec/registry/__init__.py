@@ -112,10 +112,11 @@ def activate(registry: Registry, store: Store | StoreReader, version: int, by: s
     return registry.set_active(version, by=by)
 
 
-def who() -> str:
-    """This process, as a lease holder or as who published or activated a version."""
+def who(with_pid: bool = True) -> str:
+    """This process, as a lease holder or as who published or activated a version (`user@host:pid`); without
+    the pid, the person at a command line (feedback)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # a container's uid with no passwd entry
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+    return f"{user}@{socket.gethostname()}" + (f":{os.getpid()}" if with_pid else "")

@@ -12,8 +12,14 @@ if TYPE_CHECKING:
 
     from logvec.deadletter import DeadLetter
     from logvec.detect.rate import RateEvent
+    from logvec.incidents import Anomaly, Incident
+    from logvec.incidents.feedback import NormalMark
     from logvec.records import RecordBatch
     from logvec.vectorize.base import Vectors
+
+
+# Anomalies read at once for incidents, at most (a rebuild reads a longer history in steps of this many).
+MAX_ANOMALIES = 100_000
 
 
 class StoreDimensionError(ValueError):
@@ -39,6 +45,7 @@ class SearchFilters:
     since: float | None = None  # epoch seconds
     until: float | None = None
     anomalies_only: bool = False
+    kind: str | None = None  # only anomalies of this kind (new_template, rare, rate, session, ...)
 
 
 @dataclass
@@ -71,6 +78,8 @@ class Hit:
     flags: str
     anomaly_kinds: list[str] = field(default_factory=list)
     model_id: str | None = None  # the model version that vectorized the record
+    lexical: float | None = None  # hybrid search: the pipeline's cosine to the query ...
+    meaning: float | None = None  # ... and the template's closeness in meaning to it
 
     @classmethod
     def from_row(cls, row: tuple, score: float, model_id: str | None = None) -> "Hit":
@@ -94,6 +103,25 @@ def split_kinds(kinds: str | None) -> list[str]:
     return list(dict.fromkeys(k for k in (kinds or "").split(",") if k))
 
 
+def epoch(iso_time: str | None) -> float | None:
+    """An ISO 8601 time as a hit shows it, as epoch seconds."""
+    if not iso_time:
+        return None
+    return datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp()
+
+
+def histogram_series(rows: list[tuple], since: float, width: float, buckets: int) -> dict[str, Any]:
+    """(bucket, service, lines, anomalies) rows as per-service series of `buckets` counts."""
+    lines: dict[str, list[int]] = {}
+    anomalies: dict[str, list[int]] = {}
+    for b, service, n, bad in rows:
+        if 0 <= b < buckets:
+            lines.setdefault(service, [0] * buckets)[b] += int(n)
+            anomalies.setdefault(service, [0] * buckets)[b] += int(bad or 0)
+    return {"since": since, "bucket_seconds": width, "buckets": buckets, "lines": lines, "anomalies": anomalies}
+
+
+
 @runtime_checkable
 class StoreReader(Protocol):
     """What `search`, `stats`, the API and the page need: reads only, so the read side never opens a writer."""
@@ -114,6 +142,42 @@ class StoreReader(Protocol):
     def sessions(self, anomalies_only: bool = False, limit: int = 100) -> list[dict[str, Any]]: ...
 
     def rate_events(self, kind: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    def anomalies(self, since: float | None = None, until: float | None = None,
+                  limit: int = MAX_ANOMALIES) -> list[Anomaly]:
+        """Anomalous records (and rate drops) with a time in [since, until], in time order."""
+        ...
+
+    def incidents(self, since: float | None = None, until: float | None = None, limit: int = 100,
+                  signatures: bool = False) -> list[Incident]:
+        """Incidents overlapping [since, until], the latest first."""
+        ...
+
+    def incident(self, incident_id: str) -> Incident | None: ...
+
+    def template_texts(self) -> list[str]:
+        """Every distinct template text stored."""
+        ...
+
+    def time_range(self) -> tuple[float | None, float | None]:
+        """The first and last record time stored (None, None for none)."""
+        ...
+
+    def records(self, ids: list[str]) -> list[Hit]:
+        """The stored records of these ids (those there are), in the order asked."""
+        ...
+
+    def neighbours(self, hit: Hit, before: int, after: int) -> list[Hit]:
+        """Records of the hit's service just before and after it in time, in time order."""
+        ...
+
+    def histogram(self, since: float, until: float, buckets: int) -> dict[str, Any]:
+        """Lines and anomalies per service in `buckets` equal spans of [since, until]."""
+        ...
+
+    def feedback(self) -> list[NormalMark]:
+        """Templates marked normal, every mark (expired ones too: they are the record of who said what)."""
+        ...
 
     def close(self) -> None: ...
 
@@ -137,3 +201,13 @@ class Store(StoreReader, Protocol):
         ...
 
     def upsert_rate_events(self, events: list[RateEvent]) -> None: ...
+
+    def upsert_incidents(self, incidents: list[Incident], delete: list[str] | tuple[str, ...] = ()) -> None:
+        """Write incidents (an id again replaces it) and delete those of `delete`."""
+        ...
+
+    def upsert_feedback(self, marks: list[NormalMark], delete: list[str] | tuple[str, ...] = ()) -> None: ...
+
+    def delete_incidents(self) -> int:
+        """Delete every incident (a rebuild); returns how many there were."""
+        ...

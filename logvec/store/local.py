@@ -40,14 +40,20 @@ import numpy as np
 
 from logvec.atomic import replaced
 from logvec.filelock import FileLock
+from logvec.incidents.feedback import NormalMark
+from logvec.incidents.incident import Anomaly, Incident
 from logvec.records import RecordBatch
 from logvec.store.base import (
+    MAX_ANOMALIES,
     Hit,
     SearchFilters,
     SessionRow,
     StoreCorruptError,
     StoreDimensionError,
     StoreModelError,
+    epoch,
+    histogram_series,
+    split_kinds,
 )
 from logvec.store.checkpointer import Checkpointer
 from logvec.vectorize.base import Vectors
@@ -76,6 +82,7 @@ CREATE TABLE IF NOT EXISTS records (
 CREATE INDEX IF NOT EXISTS records_vec ON records(vec);
 CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
 CREATE INDEX IF NOT EXISTS records_anomalous_vec ON records(vec) WHERE is_anomaly = 1;
+CREATE INDEX IF NOT EXISTS records_anomalous_ts ON records(ts) WHERE is_anomaly = 1;
 CREATE TABLE IF NOT EXISTS vecs (hash BLOB PRIMARY KEY, row INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS vecs_row ON vecs(row);
 CREATE TABLE IF NOT EXISTS vec_facets (
@@ -106,6 +113,16 @@ CREATE TABLE IF NOT EXISTS rate_events (
     observed INTEGER,
     p_value REAL
 );
+CREATE TABLE IF NOT EXISTS incidents (
+    id TEXT PRIMARY KEY,
+    start REAL NOT NULL,
+    "end" REAL NOT NULL,
+    model_id TEXT,
+    doc TEXT NOT NULL,  -- the incident as JSON (Incident.to_doc)
+    signature BLOB      -- float32
+);
+CREATE INDEX IF NOT EXISTS incidents_start ON incidents(start);
+CREATE TABLE IF NOT EXISTS feedback (key TEXT PRIMARY KEY, doc TEXT NOT NULL);  -- templates marked normal
 """
 
 # A replayed record (same id) overwrites the stored one and counts one more write, so that a message processed
@@ -402,6 +419,115 @@ class LocalStore:
         cols = ("key", "first_ts", "last_ts", "lines", "is_anomaly", "anomaly_score", "reason")
         return [dict(zip(cols, row)) for row in self._db.execute(sql, (limit,))]
 
+    # ------------------------------------------------------------ incidents
+    def anomalies(self, since: float | None = None, until: float | None = None,
+                  limit: int = MAX_ANOMALIES) -> list[Anomaly]:
+        """Anomalous records with a time in [since, until], and rate drops, in time order (along the partial
+        index of anomalous records: never a pass over all records)."""
+        lo = -math.inf if since is None else since
+        hi = math.inf if until is None else until
+        rows = self._db.execute(
+            "SELECT r.id, r.ts, r.service, r.template_id, COALESCE(NULLIF(r.template, ''), t.template), r.message, "
+            "r.anomaly_kinds, r.anomaly_score FROM records r LEFT JOIN templates t ON t.template_id = r.template_id "
+            "WHERE r.is_anomaly = 1 AND r.ts >= ? AND r.ts <= ? ORDER BY r.ts LIMIT ?", (lo, hi, limit)).fetchall()
+        out = [Anomaly(rid, ts, service or "", tid, template or "", message or "", split_kinds(kinds), score)
+               for rid, ts, service, tid, template, message, kinds, score in rows]
+        drops = self._db.execute(
+            "SELECT key, window_start, service, template_id, template, expected, observed, window_seconds "
+            "FROM rate_events WHERE kind = 'drop' AND window_start >= ? AND window_start <= ? ORDER BY window_start",
+            (lo, hi)).fetchall()
+        out += [Anomaly(f"event:{key}", ts, service or "", tid, template or "",
+                        f"{observed} lines of {template!r} in {seconds:g}s, expected {expected:.3g}", ["rate_drop"])
+                for key, ts, service, tid, template, expected, observed, seconds in drops]
+        out.sort(key=lambda a: (a.ts, a.id))
+        return out
+
+    def upsert_incidents(self, incidents: list[Incident], delete: list[str] | tuple[str, ...] = ()) -> None:
+        """Write incidents (an id written again is replaced) and delete those of `delete`, in one transaction."""
+        if not incidents and not delete:
+            return
+        with self._lock, self._write():
+            if delete:
+                self._db.executemany("DELETE FROM incidents WHERE id = ?", [(i,) for i in delete])
+            self._db.executemany(
+                "INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?)",
+                [(i.id, i.start, i.end, i.model_id, json.dumps(i.to_doc()),
+                  None if i.signature is None else np.asarray(i.signature, dtype=np.float32).tobytes())
+                 for i in incidents])
+
+    def delete_incidents(self) -> int:
+        with self._lock, self._write():
+            return self._db.execute("DELETE FROM incidents").rowcount
+
+    def incidents(self, since: float | None = None, until: float | None = None, limit: int = 100,
+                  signatures: bool = False) -> list[Incident]:
+        """Incidents that overlap [since, until], the latest first."""
+        lo = -math.inf if since is None else since
+        hi = math.inf if until is None else until
+        rows = self._db.execute(
+            f'SELECT doc, {"signature" if signatures else "NULL"} FROM incidents WHERE "end" >= ? AND start <= ? '
+            "ORDER BY start DESC, id LIMIT ?", (lo, hi, limit)).fetchall()
+        return [Incident.from_doc(json.loads(doc), None if sig is None else np.frombuffer(sig, dtype=np.float32))
+                for doc, sig in rows]
+
+    def incident(self, incident_id: str) -> Incident | None:
+        row = self._db.execute("SELECT doc, signature FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            return None
+        return Incident.from_doc(json.loads(row[0]), None if row[1] is None else np.frombuffer(row[1], np.float32))
+
+    def time_range(self) -> tuple[float | None, float | None]:
+        """The first and last record time stored (along the time index)."""
+        lo = self._db.execute("SELECT MIN(ts) FROM records").fetchone()[0]
+        hi = self._db.execute("SELECT MAX(ts) FROM records").fetchone()[0]
+        return lo, hi
+
+    def template_texts(self) -> list[str]:
+        """Every distinct template text stored."""
+        return [t for (t,) in self._db.execute("SELECT DISTINCT template FROM templates")]
+
+    def records(self, ids: list[str]) -> list[Hit]:
+        """The stored records of these ids (those there are), in the order asked."""
+        found: dict[str, Hit] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for r in self._db.execute(f"SELECT {_COLUMNS} FROM records WHERE id IN ({','.join('?' * len(chunk))})",
+                                      chunk):
+                found[r[0]] = Hit.from_row(r, 0.0)
+        return self._with_template_texts([found[i] for i in ids if i in found])
+
+    def neighbours(self, hit: Hit, before: int, after: int) -> list[Hit]:
+        """The records of the same service just before and after `hit` in time (when its source cannot say
+        what came before it), in time order."""
+        ts = epoch(hit.timestamp)
+        if ts is None:
+            return []
+        rows = self._db.execute(
+            f"SELECT * FROM (SELECT {_COLUMNS} FROM records WHERE ts <= ? AND service = ? AND id != ? "
+            "ORDER BY ts DESC LIMIT ?) UNION ALL "
+            f"SELECT * FROM (SELECT {_COLUMNS} FROM records WHERE ts >= ? AND service = ? AND id != ? "
+            "ORDER BY ts LIMIT ?)", (ts, hit.service, hit.id, before, ts, hit.service, hit.id, after)).fetchall()
+        hits = sorted((Hit.from_row(r, 0.0) for r in rows), key=lambda h: h.timestamp or "")
+        return self._with_template_texts(hits)
+
+    def histogram(self, since: float, until: float, buckets: int) -> dict[str, Any]:
+        """Lines and anomalies per service in `buckets` equal spans of [since, until] (along the time index)."""
+        width = max((until - since) / buckets, 1e-3)
+        rows = self._db.execute(
+            "SELECT CAST((ts - ?) / ? AS INTEGER) AS b, COALESCE(service, ''), COUNT(*), SUM(is_anomaly) "
+            "FROM records WHERE ts >= ? AND ts < ? GROUP BY b, 2", (since, width, since, until)).fetchall()
+        return histogram_series(rows, since, width, buckets)
+
+    def upsert_feedback(self, marks: list[NormalMark], delete: list[str] | tuple[str, ...] = ()) -> None:
+        with self._lock, self._write():
+            self._db.executemany("DELETE FROM feedback WHERE key = ?", [(k,) for k in delete])
+            self._db.executemany("INSERT OR REPLACE INTO feedback VALUES (?, ?)",
+                                 [(m.key, json.dumps(m.to_dict())) for m in marks])
+
+    def feedback(self) -> list[NormalMark]:
+        return [NormalMark.from_dict(json.loads(doc)) for (doc,) in
+                self._db.execute("SELECT doc FROM feedback ORDER BY rowid")]
+
     # ------------------------------------------------------------ reads
     def count(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
@@ -504,8 +630,11 @@ class LocalStore:
         if f.until is not None:
             clauses.append("ts <= ?")
             args.append(f.until)
-        if f.anomalies_only:
+        if f.anomalies_only or f.kind:
             clauses.append("is_anomaly = 1")
+        if f.kind:
+            clauses.append("(',' || anomaly_kinds || ',') LIKE ?")
+            args.append(f"%,{f.kind},%")
         return (" AND ".join(clauses), args)
 
     def _candidate_rows(self, f: SearchFilters, where: str, args: list) -> np.ndarray:
@@ -517,7 +646,7 @@ class LocalStore:
         """Service and level alone are looked up in `vec_facets`: a combination a replay changed may linger
         there, but the records of each row are filtered again, so a row too many costs a lookup, never a
         wrong hit."""
-        if f.anomalies_only:  # few records: along the partial index of anomalous ones
+        if f.anomalies_only or f.kind:  # few records: along the partial index of anomalous ones
             table = "records"
         elif f.since is not None or f.until is not None:  # SQLite would rather read every record along `vec`
             table = "records INDEXED BY records_ts"

@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -30,12 +30,17 @@ import orjson
 from logvec.config import OpenSearchBulk, OpenSearchStoreConfig
 from logvec.deadletter import DeadLetter
 from logvec.records import RecordBatch
+from logvec.incidents.feedback import NormalMark
+from logvec.incidents.incident import Anomaly, Incident
 from logvec.store.base import (
+    MAX_ANOMALIES,
     Hit,
     SearchFilters,
     SessionRow,
     StoreDimensionError,
     StoreUnavailableError,
+    epoch,
+    histogram_series,
     split_kinds,
 )
 from logvec.vectorize.base import Vectors
@@ -394,6 +399,242 @@ class OpenSearchStore:
             "size": limit, "query": query, "sort": [{"anomaly_score": "desc"}]})
         return [h["_source"] for h in res.get("hits", {}).get("hits", [])]
 
+    # ------------------------------------------------------------ incidents
+    def incidents_index(self, model_id: str | None) -> str:
+        """A model version's incidents: one index per version, as its signatures are that version's vectors."""
+        return f"{self.config.index}-incidents-{model_id or 'unversioned'}"
+
+    def incidents_mapping(self, dim: int) -> dict:
+        k = self.config.knn
+        return {"settings": {"index": {"knn": True, "number_of_shards": 1,
+                                       "number_of_replicas": self.config.replicas}},
+                "mappings": {"dynamic": "strict", "properties": {
+                    "signature": {"type": "knn_vector", "dimension": dim, "method": {
+                        "name": "hnsw", "engine": k.engine, "space_type": k.space_type,
+                        "parameters": {"m": k.m, "ef_construction": k.ef_construction}}},
+                    "start": {"type": "date", "format": "epoch_millis"},
+                    "end": {"type": "date", "format": "epoch_millis"},
+                    "status": {"type": "keyword"}, "model_id": {"type": "keyword"},
+                    "services": {"type": "keyword"}, "summary": {"type": "text"},
+                    "doc": {"type": "object", "enabled": False}}}}
+
+    @_answering
+    def anomalies(self, since: float | None = None, until: float | None = None,
+                  limit: int = MAX_ANOMALIES) -> list[Anomaly]:
+        """Anomalous records with a time in [since, until] (pages of 10,000 along the time, the cluster's
+        result window), and rate drops, in time order."""
+        out: list[Anomaly] = []
+        seen: set[str] = set()
+        lo = since
+        while len(out) < limit:
+            rng: dict = {}
+            if lo is not None:
+                rng["gte"] = int(math.floor(lo * 1000))
+            if until is not None:
+                rng["lte"] = int(math.ceil(until * 1000))
+            clauses: list[dict] = [{"term": {"is_anomaly": True}}, {"exists": {"field": "timestamp"}}]
+            if rng:
+                clauses.append({"range": {"timestamp": rng}})
+            size = min(10_000, limit - len(out))
+            res = self.client.search(index=self.target, ignore=[404], body={
+                "size": size, "query": {"bool": {"filter": clauses}}, "sort": [{"timestamp": "asc"}],
+                "_source": {"excludes": ["vector"]}})
+            hits = res.get("hits", {}).get("hits", [])
+            fresh = [h for h in hits if h["_id"] not in seen]
+            for h in fresh:
+                src = h["_source"]
+                seen.add(h["_id"])
+                kinds = (src.get("anomaly_kinds") or []) + (src.get("session_kinds") or []) + (
+                    src.get("late_kinds") or [])
+                out.append(Anomaly(h["_id"], src["timestamp"] / 1000.0, src.get("service") or "",
+                                   src.get("template_id"), src.get("template") or "", src.get("message") or "",
+                                   list(dict.fromkeys(kinds)), src.get("anomaly_score")))
+            if len(hits) < size or not fresh:
+                break
+            lo = hits[-1]["_source"]["timestamp"] / 1000.0
+        drops = [e for e in self.rate_events(kind="drop", limit=10_000)
+                 if (since is None or e["window_start"] >= since) and (until is None or e["window_start"] <= until)]
+        out += [Anomaly(f"event:drop|{e['service']}|{e['template_id']}|{e['window_start']:.0f}", e["window_start"],
+                        e.get("service") or "", e.get("template_id"), e.get("template") or "",
+                        f"{e['observed']} lines of {e.get('template')!r} in {e['window_seconds']:g}s, expected "
+                        f"{e['expected']:.3g}", ["rate_drop"]) for e in drops]
+        out.sort(key=lambda a: (a.ts, a.id))
+        return out
+
+    def upsert_incidents(self, incidents: list[Incident], delete: list[str] | tuple[str, ...] = ()) -> None:
+        """Each incident into its model version's incidents index; `delete` from this store's model's."""
+        if not incidents and not delete:
+            return
+        indices = {}
+        for inc in incidents:
+            name = self.incidents_index(inc.model_id)
+            if name not in indices and inc.signature is not None:
+                self._create_index(name, self.incidents_mapping(len(inc.signature)))
+            indices[name] = True
+        actions: list[dict] = [{"_op_type": "delete", "_index": self.incidents_index(self.model_id), "_id": i}
+                               for i in delete]
+        actions += [{"_op_type": "index", "_index": self.incidents_index(i.model_id), "_id": i.id, "_source": {
+            "start": int(i.start * 1000), "end": int(i.end * 1000), "status": i.status, "model_id": i.model_id,
+            "services": list(i.services), "summary": i.summary, "doc": i.to_doc(),
+            **({"signature": [float(x) for x in i.signature]} if i.signature is not None else {})}}
+            for i in incidents]
+        self._bulk(actions, f"{len(incidents)} incidents are not written")
+        for name in indices:
+            self.client.indices.refresh(index=name, ignore=[404])
+
+    def _create_index(self, name: str, body: dict) -> None:
+        if not self.client.indices.exists(index=name):
+            from opensearchpy.exceptions import RequestError
+
+            try:
+                self.client.indices.create(index=name, body=body)
+            except RequestError as e:  # created meanwhile by another worker
+                if "resource_already_exists" not in str(e):
+                    raise
+
+    def _bulk(self, actions: list[dict], what: str) -> None:
+        """A small bulk write (incidents, feedback), retried as the records' are; deleting what is already gone
+        is not an error."""
+        from opensearchpy import helpers
+
+        _, errors = retried(
+            lambda: helpers.bulk(self.client, actions, chunk_size=self.config.bulk.chunk_size, raise_on_error=False),
+            self.config.bulk, f"OpenSearch at {', '.join(self.config.hosts)} does not answer: {what}")
+        refused = [e for e in errors if e.get("delete", {}).get("status") != 404]
+        if refused:
+            raise StoreUnavailableError(f"OpenSearch refused a write ({what}): {refused[0]}")
+
+    def upsert_feedback(self, marks: list[NormalMark], delete: list[str] | tuple[str, ...] = ()) -> None:
+        index = f"{self.config.index}-feedback"
+        body: dict[str, Any] = {
+            "settings": {"index": {"number_of_shards": 1, "number_of_replicas": self.config.replicas}},
+            "mappings": {"dynamic": "strict", "properties": {"doc": {"type": "object", "enabled": False}}}}
+        self._create_index(index, body)
+        actions: list[dict] = [{"_op_type": "delete", "_index": index, "_id": k} for k in delete]
+        actions += [{"_op_type": "index", "_index": index, "_id": m.key, "_source": {"doc": m.to_dict()}}
+                    for m in marks]
+        self._bulk(actions, "feedback is not written")
+        self.client.indices.refresh(index=index, ignore=[404])
+
+    @_answering
+    def feedback(self) -> list[NormalMark]:
+        res = self.client.search(index=f"{self.config.index}-feedback", ignore=[404],
+                                 body={"size": 10_000, "query": {"match_all": {}}})
+        return [NormalMark.from_dict(h["_source"]["doc"]) for h in res.get("hits", {}).get("hits", [])]
+
+    def delete_incidents(self) -> int:
+        names = self._incident_indices()
+        n = sum(int(self.client.count(index=name, ignore=[404]).get("count", 0)) for name in names)
+        for name in names:
+            self.client.indices.delete(index=name, ignore=[404])
+        return n
+
+    def _incident_indices(self) -> list[str]:
+        found = self.client.indices.get(index=f"{self.config.index}-incidents-*", ignore=[404])
+        return sorted(k for k in found if k.startswith(f"{self.config.index}-incidents-")) if found else []
+
+    @_answering
+    def incidents(self, since: float | None = None, until: float | None = None, limit: int = 100,
+                  signatures: bool = False) -> list[Incident]:
+        """Incidents of every model version overlapping [since, until], the latest first."""
+        names = self._incident_indices()
+        if not names:
+            return []
+        clauses: list[dict] = []
+        if since is not None:
+            clauses.append({"range": {"end": {"gte": int(math.floor(since * 1000))}}})
+        if until is not None:
+            clauses.append({"range": {"start": {"lte": int(math.ceil(until * 1000))}}})
+        res = self.client.search(index=",".join(names), ignore=[404], body={
+            "size": min(limit, 10_000), "query": {"bool": {"filter": clauses}} if clauses else {"match_all": {}},
+            "sort": [{"start": "desc"}], "_source": True if signatures else {"excludes": ["signature"]}})
+        return [Incident.from_doc(h["_source"]["doc"], h["_source"].get("signature") if signatures else None)
+                for h in res.get("hits", {}).get("hits", [])]
+
+    @_answering
+    def incident(self, incident_id: str) -> Incident | None:
+        names = self._incident_indices()
+        if not names:
+            return None
+        res = self.client.search(index=",".join(names), ignore=[404], body={
+            "size": 1, "query": {"ids": {"values": [incident_id]}}})
+        hits = res.get("hits", {}).get("hits", [])
+        return Incident.from_doc(hits[0]["_source"]["doc"], hits[0]["_source"].get("signature")) if hits else None
+
+    # ------------------------------------------------------------ records around a hit
+    def _hits(self, res: dict) -> list[Hit]:
+        out = []
+        for h in res.get("hits", {}).get("hits", []):
+            src = h.get("_source") or {}
+            ts = src.get("timestamp")
+            reason = " | ".join(x for x in (src.get("reason"), src.get("session_reason"), src.get("late_reason")) if x)
+            kinds = ",".join((src.get("anomaly_kinds") or []) + (src.get("session_kinds") or [])
+                             + (src.get("late_kinds") or []))
+            out.append(Hit.from_row((h["_id"], ts / 1000.0 if ts is not None else None, src.get("service"),
+                                     src.get("level"), src.get("message"), src.get("template"),
+                                     src.get("template_id"), src.get("is_anomaly"), src.get("anomaly_score"),
+                                     reason, src.get("flags"), kinds),
+                                    score_to_cosine(float(h["_score"]), self.config.knn.space_type)
+                                    if h.get("_score") is not None else 0.0, model_id=src.get("model_id")))
+        return out
+
+    @_answering
+    def time_range(self) -> tuple[float | None, float | None]:
+        """The first and last record time stored."""
+        res = self.client.search(index=self.target, ignore=[404], body={
+            "size": 0, "aggs": {"lo": {"min": {"field": "timestamp"}}, "hi": {"max": {"field": "timestamp"}}}})
+        aggs = res.get("aggregations", {})
+        lo, hi = aggs.get("lo", {}).get("value"), aggs.get("hi", {}).get("value")
+        return (lo / 1000.0 if lo is not None else None, hi / 1000.0 if hi is not None else None)
+
+    @_answering
+    def template_texts(self) -> list[str]:
+        """Every distinct template text stored (a terms aggregation, 10,000 at most)."""
+        res = self.client.search(index=self.target, ignore=[404], body={
+            "size": 0, "aggs": {"t": {"terms": {"field": "template", "size": 10_000}}}})
+        return [b["key"] for b in res.get("aggregations", {}).get("t", {}).get("buckets", [])]
+
+    @_answering
+    def records(self, ids: list[str]) -> list[Hit]:
+        """The stored records of these ids (those there are), in the order asked."""
+        if not ids:
+            return []
+        res = self.client.search(index=self.target, ignore=[404], body={
+            "size": len(ids), "query": {"ids": {"values": ids}}, "_source": {"excludes": ["vector"]}})
+        found = {h.id: h for h in self._hits(res)}
+        return [found[i] for i in ids if i in found]
+
+    @_answering
+    def neighbours(self, hit: Hit, before: int, after: int) -> list[Hit]:
+        """The records of the same service just before and after `hit` in time, in time order."""
+        ts = epoch(hit.timestamp)
+        if ts is None:
+            return []
+        out: list[Hit] = []
+        for op, order, n in (("lte", "desc", before), ("gte", "asc", after)):
+            res = self.client.search(index=self.target, ignore=[404], body={
+                "size": n + 1, "_source": {"excludes": ["vector"]}, "sort": [{"timestamp": order}],
+                "query": {"bool": {"filter": [{"term": {"service": hit.service}},
+                                              {"range": {"timestamp": {op: int(round(ts * 1000))}}}]}}})
+            out += [h for h in self._hits(res) if h.id != hit.id][:n]
+        return sorted(out, key=lambda h: h.timestamp or "")
+
+    @_answering
+    def histogram(self, since: float, until: float, buckets: int) -> dict[str, Any]:
+        """Lines and anomalies per service in `buckets` equal spans of [since, until] (one aggregation)."""
+        since_ms, until_ms = int(math.floor(since * 1000)), int(math.ceil(until * 1000))
+        width_ms = max(math.ceil((until_ms - since_ms) / buckets), 1)
+        res = self.client.search(index=self.target, ignore=[404], body={
+            "size": 0, "query": {"range": {"timestamp": {"gte": since_ms, "lt": until_ms}}},
+            "aggs": {"t": {"histogram": {"field": "timestamp", "interval": width_ms, "offset": since_ms % width_ms,
+                                         "min_doc_count": 1},
+                           "aggs": {"s": {"terms": {"field": "service", "size": 100},
+                                          "aggs": {"bad": {"filter": {"term": {"is_anomaly": True}}}}}}}}})
+        rows = [(int((b["key"] - since_ms) // width_ms), s["key"], s["doc_count"], s["bad"]["doc_count"])
+                for b in res.get("aggregations", {}).get("t", {}).get("buckets", [])
+                for s in b.get("s", {}).get("buckets", [])]
+        return histogram_series(rows, since_ms / 1000.0, width_ms / 1000.0, buckets)
+
     # ------------------------------------------------------------ reads
     @_answering
     def count(self) -> int:
@@ -427,8 +668,12 @@ class OpenSearchStore:
             if f.until is not None:
                 rng["lte"] = int(f.until * 1000)
             clauses.append({"range": {"timestamp": rng}})
-        if f.anomalies_only:
+        if f.anomalies_only or f.kind:
             clauses.append({"term": {"is_anomaly": True}})
+        if f.kind:
+            clauses.append({"bool": {"should": [{"term": {name: f.kind}} for name in
+                                                ("anomaly_kinds", "session_kinds", "late_kinds")],
+                                     "minimum_should_match": 1}})
         return clauses
 
     def knn_query(self, vector: np.ndarray, k: int, filters: SearchFilters | None = None) -> dict:
@@ -455,18 +700,7 @@ class OpenSearchStore:
     def knn(self, vector: np.ndarray, k: int = 10, filters: SearchFilters | None = None,
             message: str | None = None) -> list[Hit]:
         res = self.client.search(index=self.target, body=self.knn_query(vector, k, filters))
-        hits = []
-        for h in res["hits"]["hits"]:
-            s = h["_source"]
-            ts = s.get("timestamp")
-            reason = " | ".join(x for x in (s.get("reason"), s.get("session_reason"), s.get("late_reason")) if x)
-            kinds = ",".join((s.get("anomaly_kinds") or []) + (s.get("session_kinds") or [])
-                             + (s.get("late_kinds") or []))
-            hits.append(Hit.from_row((h["_id"], ts / 1000.0 if ts is not None else None, s.get("service"),
-                                      s.get("level"), s.get("message"), s.get("template"), s.get("template_id"),
-                                      s.get("is_anomaly"), s.get("anomaly_score"), reason, s.get("flags"), kinds),
-                                     score_to_cosine(float(h["_score"]), self.config.knn.space_type),
-                                     model_id=s.get("model_id")))
+        hits = self._hits(res)
         # ties: the record whose message equals the query's first, as in the local store
         hits.sort(key=lambda h: (-round(h.score, 5), h.message != (message or "")))
         return hits

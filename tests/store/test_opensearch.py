@@ -380,3 +380,68 @@ def test_the_api_answers_503_when_opensearch_does_not(tmp_path, hdfs_log, monkey
                                    access=OPEN_ACCESS))
     r = client.get("/api/search", params={"q": "Receiving block blk_1"})
     assert r.status_code == 503 and "does not answer" in r.json()["detail"]
+
+
+def test_incidents_feedback_context_and_histogram_in_opensearch(osmem, tmp_path, monkeypatch):
+    """The incidents path against the emulator: incidents built while the pipeline writes to OpenSearch, kept in
+    the model version's incidents index (signature as a knn_vector), similar ones, a rebuild, marks, the lines
+    around a record, the time histogram (an aggregation) and the templates search reads for their meaning."""
+    from dataclasses import replace
+
+    from logvec.config import load_pipeline
+    from logvec.pipeline import Runner
+    from logvec.records import RawBatch
+    from logvec.searcher import Searcher
+    from tests.synthetic import incident_logs
+
+    monkeypatch.setenv("OPENSEARCH_URL", f"http://{osmem.address}")
+    monkeypatch.setenv("OPENSEARCH_INDEX", "inc")
+    config = load_pipeline(PIPELINES / "opensearch.yaml")
+    config.store.replicas = 0
+    t0 = 1_700_000_000.0
+    clean, _ = incident_logs(60, seed=1, start=t0)
+    hours, labels = incident_logs(150, seed=2, start=t0 + 3600,
+                                  incidents=[("disk_full", 20, 3, "node-03"), ("db_down", 60, 3, ""),
+                                             ("disk_full", 120, 3, "node-06")])
+
+    def raw(lines, name):
+        return [RawBatch(lines[i:i + 4096], [f"{name}:{j + 1}" for j in range(i, min(i + 4096, len(lines)))])
+                for i in range(0, len(lines), 4096)]
+
+    runner = Runner(config, tmp_path / "w", load_model=False)
+    runner.fit(raw(clean, "clean.log"), activate_it=True)
+    summary = runner.run(raw(hours, "hours.log"))
+    runner.close()
+    assert summary.incidents == 3
+
+    searcher = Searcher(config, tmp_path / "reader")
+    model_id = searcher.require_model().model_id
+    found = sorted(searcher.incidents(), key=lambda i: i.start)
+    assert len(found) == 3 and all(i.model_id == model_id for i in found)
+    client = OpenSearch(hosts=[f"http://{osmem.address}"])
+    mapping = client.indices.get_mapping(index=f"inc-incidents-{model_id}")[f"inc-incidents-{model_id}"]
+    signature = mapping["mappings"]["properties"]["signature"]
+    assert signature["type"] == "knn_vector" and signature["dimension"] == searcher.model.meta["dim"]
+    (best, score), *_ = searcher.similar_incidents(searcher.incident(found[2].id))
+    assert best.id == found[0].id and score > 0.9
+    assert {(i.id, i.anomalies) for i in searcher.rebuild_incidents()} == {(i.id, i.anomalies) for i in found}
+
+    example = found[1].top_templates[0]["example_id"]
+    around = searcher.context(example, before=3, after=3)
+    assert around["by"] == "source" and len(around["lines"]) == 7
+    assert [x["id"] for x in around["lines"]][3] == example
+    histogram = searcher.histogram()
+    assert sum(sum(v) for v in histogram["lines"].values()) == len(hours)
+    assert sum(sum(v) for v in histogram["anomalies"].values()) == summary.anomalies
+    assert any("No space left on device" in t for t in searcher.store.template_texts())
+    first, last = searcher.store.time_range()
+    assert first is not None and last - first > 140 * 60
+
+    marks = searcher.mark_normal("sre", incident_id=found[1].id, note="failover")
+    assert {m.key for m in searcher.store.feedback()} == {m.key for m in marks}
+    searcher.store.upsert_feedback([replace(marks[0], note="changed")])
+    assert {m.note for m in searcher.store.feedback()} == {"failover", "changed"}
+    assert searcher.unmark(marks[0].key) and not searcher.unmark(marks[0].key)
+    assert searcher.resolve(found[1].id, "done", by="sre").status == "resolved"
+    assert searcher.incident(found[1].id).resolution["note"] == "done"
+    searcher.close()
