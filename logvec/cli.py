@@ -233,7 +233,8 @@ def _print_run(summary, name: str, data_dir: Path, dead_letters: str, format: Fo
     t = Table(title=f"logvec run — {name}", show_header=False)
     rows = [("lines", f"{summary.lines:,}"), ("records stored", f"{summary.records:,}"),
             ("templates", f"{summary.templates:,}"), ("anomalies", f"{summary.anomalies:,}"),
-            ("incidents", f"{summary.incidents:,}"), ("dead letters", f"{summary.dead_letters:,}"), ("blank lines skipped", f"{summary.blank:,}"),
+            ("incidents", f"{summary.incidents:,}"), ("dead letters", f"{summary.dead_letters:,}"),
+            ("blank lines skipped", f"{summary.blank:,}"),
             ("lines/s", f"{summary.lines_per_second:,.0f}"), ("seconds", f"{summary.seconds:.2f}"),
             ("model", "fitted on this input" if summary.fitted else "loaded"),
             ("data dir", str(data_dir))]

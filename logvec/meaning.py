@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ class TemplateMeanings:
         self._row: dict[str, int] = {}
         self._encoder: Any = None  # the sentence model, loaded at the first reading
         self._looked = -np.inf
+        self._unwritable = False
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         if self._encoder is None:
@@ -79,15 +81,23 @@ class TemplateMeanings:
         self._row = {t: i for i, t in enumerate(texts)}
 
     def _save_cache(self) -> None:
+        """Kept for the next process (0600 in a 0700 folder, as everything logvec writes); a folder it cannot
+        write (a read-only root file system) only costs reading the templates again at the next start."""
         path = self._cache_file()
         if path is None:
             return
         from logvec.atomic import replaced
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with replaced(path) as tmp:
-            with open(tmp, "wb") as f:
-                np.savez(f, texts=np.array(self.texts), matrix=self.matrix)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with replaced(path) as tmp:
+                with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+                    np.savez(f, texts=np.array(self.texts), matrix=self.matrix)
+        except OSError as e:
+            if not self._unwritable:
+                log.warning("template meanings are not cached in %s (%s); they are read again at each start",
+                            path.parent, e)
+            self._unwritable = True
 
     def query(self, text: str) -> np.ndarray:
         """The query as the model reads it (unit length)."""

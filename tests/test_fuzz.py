@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from logvec.config import ConfigError, load_pipeline, parse_pipeline
 from logvec.pipeline import Runner
+from logvec.records import RawBatch
 from logvec.searcher import Searcher
 from logvec.sources.files import iter_file_batches
 from tests.secret_corpus import secrets
@@ -53,6 +54,7 @@ def runners(tmp_path_factory, hdfs_log):
         data = tmp_path_factory.mktemp(f"fuzz-{parse_type}")
         config = load_pipeline(PIPELINES / "default.yaml")
         config.parse.type = parse_type
+        config.search.meaning = False  # every junk template would be read by the sentence model: fuzzed apart
         r = Runner(config, data, load_model=False)
         base = hdfs_log.read_text().splitlines()[:2000]
         if parse_type == "json":
@@ -164,6 +166,31 @@ def test_generated_files_never_crash_and_every_line_is_accounted_for(runners, pa
         feed(runner, folder / f"case-{next(count)}.log", data, query)
 
     one_file()
+
+
+def test_random_queries_through_search_by_meaning(tmp_path, hdfs_log):
+    """Search by meaning apart (the runners above leave it off: the sentence model would read each of their
+    junk templates): random text, bytes and log-like queries through the sentence model and the hybrid ranking,
+    on a store of HDFS lines. Every hit scores at least the minimum, best first."""
+    config = load_pipeline(PIPELINES / "default.yaml")
+    lines = hdfs_log.read_text().splitlines()
+    runner = Runner(config, tmp_path, load_model=False)
+    runner.fit([RawBatch(lines[:2000], [f"fit:{i}" for i in range(2000)])], activate_it=True)
+    runner.process(RawBatch(lines[2000:4000], [f"run:{i}" for i in range(2000)]))
+    runner.close()
+    searcher = Searcher(config, tmp_path)
+
+    @settings(FUZZ, max_examples=120)
+    @given(TEXT | LINE.map(lambda b: b.decode("utf-8", "replace")))
+    def one_query(query: str) -> None:
+        hits = searcher.search(query or "x", k=5)
+        assert all(h.score >= config.search.min_score for h in hits)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+    try:
+        one_query()
+    finally:
+        searcher.close()
 
 
 @settings(FUZZ, max_examples=1500)
