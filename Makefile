@@ -25,9 +25,11 @@ demo: setup
 		--pipeline pipelines/default.yaml --data-dir $(DEMO)/data -k 5
 	$(BIN)/logvec stats --pipeline pipelines/default.yaml --data-dir $(DEMO)/data
 
-## test: the whole suite (unit, integration, end to end)
+## test: the whole suite (unit, integration, end to end), a file per worker process (TEST_WORKERS, default 2):
+## most of the time goes to waiting on brokers and servers; each file keeps its module fixtures to itself
+TEST_WORKERS ?= 2
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 ## lint: ruff with the rules in pyproject.toml, mypy on logvec/ (settings in pyproject.toml)
 lint: setup

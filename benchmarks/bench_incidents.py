@@ -152,7 +152,7 @@ def main() -> None:
               "disk_is_full_top5_no_space": disk_hits, "latency": latency}
     for k, v in result.items():
         print(f"{k}: {v}")
-    save("incidents", result)
+    save("incidents.json", result)
 
 
 if __name__ == "__main__":
