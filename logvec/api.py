@@ -5,6 +5,7 @@
     POST /api/search       the same as JSON {"q": ..., "k": ...}: for lines longer than a URL should be
     GET  /api/stats        records, templates, anomalies, sessions, model
     GET  /api/sessions     ?anomalies=true&limit=20
+    GET  /api/sessions/lines  ?key=KEY&limit=500 → a session and its lines
     GET  /api/events       ?kind=storm|drop&limit=20 → rate events, latest window first
     GET  /api/incidents    ?since=&until=&limit=50 → incidents, latest first
     GET  /api/incidents/{id}          one incident, with its timeline
@@ -224,6 +225,17 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
     @api.get("/sessions")
     def sessions(anomalies: bool = True, limit: int = Query(20, ge=1, le=1000)) -> list[dict]:
         return searcher.store.sessions(anomalies_only=anomalies, limit=limit)
+
+    @api.get("/sessions/lines")
+    def session_lines(key: str = Query(..., min_length=1), limit: int = Query(500, ge=1, le=10_000)) -> dict:
+        """A scored session and its lines, in time order."""
+        try:
+            found = searcher.session_lines(key, limit)
+        except KeyError:
+            raise HTTPException(404, f"no session {key!r}") from None
+        for line in found["lines"]:
+            line["id"] = expose(line["id"])
+        return found
 
     @api.get("/events")
     def rate_events(kind: Literal["storm", "drop"] | None = None,

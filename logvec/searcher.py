@@ -249,6 +249,23 @@ class Searcher:
             rows.sort(key=lambda h: h.timestamp or "")
         return {"record": hit.to_dict(), "by": how, "lines": [h.to_dict() for h in rows]}
 
+    def session_lines(self, key: str, limit: int = 500) -> dict[str, Any]:
+        """A scored session and its lines: those of its span that carry its key (a keyed session) or come from
+        its service (a time-window session, `service@start`)."""
+        row = self.store.session(key)
+        if row is None:
+            raise KeyError(key)
+        first, last = row.get("first_ts"), row.get("last_ts")
+        if first is None or last is None:
+            return {"session": row, "lines": []}
+        windowed = self.config.session is not None and self.config.session.key is None and "@" in key
+        service, contains = (key.rsplit("@", 1)[0], None) if windowed else (None, key)
+        hits = self.store.lines_between(first, last, service=service, contains=contains, limit=limit)
+        if contains:  # the key itself, not a longer one it begins (blk_12 in blk_123)
+            whole = re.compile(r"(?<![\w-])" + re.escape(contains) + r"(?!\w)")
+            hits = [h for h in hits if whole.search(h.message)]
+        return {"session": row, "lines": [h.to_dict() for h in hits]}
+
     def histogram(self, since: float | None = None, until: float | None = None, buckets: int = 60) -> dict[str, Any]:
         """Lines and anomalies by service over [since, until] (default: the last day the store holds)."""
         if since is None or until is None:

@@ -78,3 +78,28 @@ def test_a_damaged_store_is_a_503_that_says_what_is_wrong(tmp_path, hdfs_log):
     r = client.get("/api/search", params={"q": "Receiving block blk_1"})
     assert r.status_code == 503 and "was cut short" in r.json()["detail"]
     assert client.get("/api/stats").json()["problems"]
+
+
+def test_a_sessions_lines(tmp_path, hdfs_log):
+    """An anomalous HDFS block's lines: those of its span that carry its key, every one of them, in time order."""
+    from logvec.pipeline import Runner
+    from logvec.records import RawBatch
+
+    pipe = tmp_path / "sessions.yaml"
+    pipe.write_text(f"extends: {PIPELINES / 'default.yaml'}\nsession:\n  key: '(blk_-?\\d+)'\n")
+    config = load_pipeline(pipe)
+    lines = hdfs_log.read_text().splitlines()
+    runner = Runner(config, tmp_path / "d", load_model=False)
+    runner.fit([RawBatch(lines[:2500], [f"fit:{i}" for i in range(2500)])], activate_it=True)
+    runner.run([RawBatch(lines[2500:], [f"hdfs.log:{i + 2501}" for i in range(len(lines) - 2500)])])
+    runner.close()
+    client = TestClient(create_app(config, tmp_path / "d", access=OPEN_ACCESS))
+    sessions = client.get("/api/sessions", params={"anomalies": True, "limit": 5}).json()
+    assert sessions
+    for s in sessions:
+        got = client.get("/api/sessions/lines", params={"key": s["key"]}).json()
+        assert got["session"]["key"] == s["key"] and len(got["lines"]) == s["lines"]
+        assert all(s["key"] in line["message"] for line in got["lines"])
+        times = [line["timestamp"] for line in got["lines"]]
+        assert times == sorted(times)
+    assert client.get("/api/sessions/lines", params={"key": "blk_no_such"}).status_code == 404

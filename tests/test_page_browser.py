@@ -41,14 +41,18 @@ def logs(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, logs):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs chromium for the browser tests (apt-get install chromium; .ci/run does it)")
-        pytest.skip("no chromium on this machine (apt-get install chromium)")
     data = tmp_path_factory.mktemp("page")
     pipeline = PIPELINES / "default.yaml"
     logvec_cli("fit", "-p", pipeline, "-i", logs["clean"], "-d", data)
     logvec_cli("run", "-p", pipeline, "-i", logs["hours"], "-d", data)
+    yield from serving(pipeline, data)
+
+
+def serving(pipeline: Path, data: Path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs chromium for the browser tests (apt-get install chromium; .ci/run does it)")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
     port = free_port()
     exe = Path(sys.executable).parent / "logvec"
     proc = subprocess.Popen([str(exe), "serve", "-p", str(pipeline), "-d", str(data), "--port", str(port)],
@@ -197,6 +201,26 @@ def test_search_grouped_with_errors_said_and_no_stale_hits(server, browser, logs
     said = submit(page, pasted, since="")
     assert said.startswith("413:") and "at most" in said and page.locator("#hits tr").count() == 0
     assert not problems, problems
+
+
+def test_anomalous_sessions_and_a_sessions_lines(browser, tmp_path, hdfs_log):
+    """HDFS with blocks as sessions: the anomalous sessions under the incidents, and one's lines."""
+    pipeline = tmp_path / "sessions.yaml"
+    pipeline.write_text(f"extends: {PIPELINES / 'default.yaml'}\nsession:\n  key: '(blk_-?\\d+)'\n")
+    logvec_cli("run", "-p", pipeline, "-i", hdfs_log, "-d", tmp_path / "d")
+    for url in serving(pipeline, tmp_path / "d"):
+        page, problems = open_page(browser, url)
+        sign_in(page)
+        expect(page.locator("#sessions-part")).to_be_visible()
+        first = page.locator("#sessions button.session").first
+        key = first.get_attribute("data-key")
+        first.click()
+        expect(page.locator("#context")).to_be_visible()
+        expect(page.locator("#context-title")).to_have_text(f"Session {key}")
+        lines = page.locator("#context-lines li .msg")
+        assert lines.count() >= 2 and all(key in lines.nth(i).text_content() for i in range(lines.count()))
+        page.screenshot(path=str(tmp_path / "session.png"))
+        assert not problems, problems
 
 
 def test_a_shared_search_link_and_a_phone(server, browser, tmp_path):

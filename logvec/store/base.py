@@ -163,6 +163,15 @@ class StoreReader(Protocol):
         """The first and last record time stored (None, None for none)."""
         ...
 
+    def session(self, key: str) -> dict[str, Any] | None:
+        """A scored session's row (key, first_ts, last_ts, lines, is_anomaly, anomaly_score, reason)."""
+        ...
+
+    def lines_between(self, since: float, until: float, service: str | None = None, contains: str | None = None,
+                      limit: int = 500) -> list[Hit]:
+        """Records with a time in [since, until], of `service`, whose message holds `contains`, in time order."""
+        ...
+
     def records(self, ids: list[str]) -> list[Hit]:
         """The stored records of these ids (those there are), in the order asked."""
         ...

@@ -419,6 +419,26 @@ class LocalStore:
         cols = ("key", "first_ts", "last_ts", "lines", "is_anomaly", "anomaly_score", "reason")
         return [dict(zip(cols, row)) for row in self._db.execute(sql, (limit,))]
 
+    def session(self, key: str) -> dict | None:
+        cols = ("key", "first_ts", "last_ts", "lines", "is_anomaly", "anomaly_score", "reason")
+        row = self._db.execute(f"SELECT {', '.join(cols)} FROM sessions WHERE key = ?", (key,)).fetchone()
+        return dict(zip(cols, row)) if row else None
+
+    def lines_between(self, since: float, until: float, service: str | None = None, contains: str | None = None,
+                      limit: int = 500) -> list[Hit]:
+        """Records with a time in [since, until] (along the time index), of `service`, whose message holds
+        `contains`, in time order."""
+        sql = f"SELECT {_COLUMNS} FROM records INDEXED BY records_ts WHERE ts >= ? AND ts <= ?"
+        args: list[Any] = [since, until]
+        if service is not None:
+            sql += " AND service = ?"
+            args.append(service)
+        if contains:
+            sql += " AND instr(message, ?) > 0"
+            args.append(contains)
+        rows = self._db.execute(sql + " ORDER BY ts, rowid LIMIT ?", [*args, limit]).fetchall()
+        return self._with_template_texts([Hit.from_row(r, 0.0) for r in rows])
+
     # ------------------------------------------------------------ incidents
     def anomalies(self, since: float | None = None, until: float | None = None,
                   limit: int = MAX_ANOMALIES) -> list[Anomaly]:

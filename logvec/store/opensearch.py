@@ -399,6 +399,34 @@ class OpenSearchStore:
             "size": limit, "query": query, "sort": [{"anomaly_score": "desc"}]})
         return [h["_source"] for h in res.get("hits", {}).get("hits", [])]
 
+    @_answering
+    def session(self, key: str) -> dict | None:
+        res = self.client.search(index=f"{self.config.index}-sessions", ignore=[404], body={
+            "size": 1, "query": {"ids": {"values": [key]}}})
+        hits = res.get("hits", {}).get("hits", [])
+        if not hits:
+            return None
+        row = dict(hits[0]["_source"])
+        for name in ("first_ts", "last_ts"):
+            row[name] = row[name] / 1000.0 if row.get(name) is not None else None
+        return row
+
+    @_answering
+    def lines_between(self, since: float, until: float, service: str | None = None, contains: str | None = None,
+                      limit: int = 500) -> list[Hit]:
+        """Records with a time in [since, until], of `service`, whose message holds `contains` (a phrase),
+        in time order."""
+        clauses: list[dict] = [{"range": {"timestamp": {"gte": int(math.floor(since * 1000)),
+                                                        "lte": int(math.ceil(until * 1000))}}}]
+        if service is not None:
+            clauses.append({"term": {"service": service}})
+        if contains:
+            clauses.append({"match_phrase": {"message": contains}})
+        res = self.client.search(index=self.target, ignore=[404], body={
+            "size": min(limit, 10_000), "query": {"bool": {"filter": clauses}}, "sort": [{"timestamp": "asc"}],
+            "_source": {"excludes": ["vector"]}})
+        return self._hits(res)
+
     # ------------------------------------------------------------ incidents
     def incidents_index(self, model_id: str | None) -> str:
         """A model version's incidents: one index per version, as its signatures are that version's vectors."""
@@ -423,6 +451,7 @@ class OpenSearchStore:
                   limit: int = MAX_ANOMALIES) -> list[Anomaly]:
         """Anomalous records with a time in [since, until] (pages of 10,000 along the time, the cluster's
         result window), and rate drops, in time order."""
+        self.client.indices.refresh(index=self.target, ignore=[404])  # the batch just written, flags included
         out: list[Anomaly] = []
         seen: set[str] = set()
         lo = since

@@ -97,6 +97,20 @@ async function loadIncidents() {
   return list;
 }
 
+async function loadSessions() {
+  const list = await api('/api/sessions?anomalies=true&limit=20');
+  $('sessions-part').hidden = !list.length;
+  $('sessions').innerHTML = list.map(s => `<tr><td>${Number(s.anomaly_score).toFixed(3)}</td><td>${s.lines}</td>
+    <td><span class="msg">${esc(s.key)}</span> <button class="session" data-key="${esc(s.key)}">its lines</button>
+    <div class="why">${esc(s.reason)}</div></td></tr>`).join('');
+}
+
+async function sessionLines(key) {
+  const s = await api('/api/sessions/lines?' + new URLSearchParams({key, limit: 500}));
+  showLines(`Session ${key}`, s.lines, null);
+  say(`${s.lines.length} lines of session ${key}`);
+}
+
 const minutes = i => Math.max(Math.round((Date.parse(i.end) - Date.parse(i.start)) / 60000), 0);
 
 async function showIncident(id) {
@@ -168,10 +182,15 @@ async function search() {
 
 async function context(id) {
   const c = await api('/api/records/context?' + new URLSearchParams({id, before: 5, after: 5}));
-  $('context-lines').innerHTML = c.lines.map(l => `<li class="${l.id === c.record.id ? 'this' : ''}${l.is_anomaly ? ' anomaly' : ''}">
+  showLines('Lines around it', c.lines, c.record.id);
+  say(`${c.lines.length} lines around it, from its ${c.by === 'source' ? 'source' : 'service'}`);
+}
+
+function showLines(title, lines, current) {
+  $('context-title').textContent = title;
+  $('context-lines').innerHTML = lines.map(l => `<li class="${l.id === current ? 'this' : ''}${l.is_anomaly ? ' anomaly' : ''}">
     <span class="meta">${esc(utc(l.timestamp))} ${esc(l.service)} ${esc(l.level)}</span> <span class="msg">${esc(l.message)}</span></li>`).join('');
   $('context').hidden = false;
-  say(`${c.lines.length} lines around it, from its ${c.by === 'source' ? 'source' : 'service'}`);
 }
 
 // ------------------------------------------------------------------ wiring
@@ -186,13 +205,23 @@ function route() {
   const m = hash.match(/^#incident=(.+)$/);
   $('incident').hidden = !m;
   $('incidents').closest('table').hidden = !!m;
+  if (m || searching) $('sessions-part').hidden = true;
   if (m) return quietly(showIncident)(decodeURIComponent(m[1]));
-  if (!searching) return quietly(async () => { await loadHistogram(); const l = await loadIncidents(); say(`${l.length} incidents`); })();
+  if (!searching) {
+    return quietly(async () => {
+      await loadHistogram();
+      const l = await loadIncidents();
+      await loadSessions();
+      say(`${l.length} incident${l.length === 1 ? '' : 's'}`);
+    })();
+  }
 }
 
 document.addEventListener('click', e => {
   const ctx = e.target.closest('button.ctx');
   if (ctx) { e.preventDefault(); pending = () => context(ctx.dataset.id); return quietly(context)(ctx.dataset.id); }
+  const session = e.target.closest('button.session');
+  if (session) { e.preventDefault(); return quietly(sessionLines)(session.dataset.key); }
   const row = e.target.closest('tr.incident');
   if (row) { location.hash = '#incident=' + encodeURIComponent(row.dataset.id); return; }
   const group = e.target.closest('tr.group');
