@@ -21,6 +21,11 @@ ANOMALIES = Counter("logvec_anomalies_total", "Records and sessions flagged anom
 # rate); not by service, whose values come from the logs and are not bounded
 ANOMALIES_BY_KIND = Counter("logvec_anomaly_kinds_total", "Flagged records and sessions by anomaly kind (an item "
                         "flagged for two reasons counts under each).", ["level", "kind"])
+INCIDENTS_OPENED = Counter(
+    "logvec_incidents_opened_total",
+    "Incidents this worker wrote first (a fleet sharing a store may, rarely, both write a new one in one update).")
+INCIDENTS_OPEN = Gauge("logvec_incidents_open", "Incidents still open (no `incidents.gap` without an anomaly yet) "
+                       "at this worker's last update.")
 ANOMALIES_BY_SERVICE = Counter(
     "logvec_anomalies_by_service_total",
     "Records flagged anomalous, by service: the first MAX_SERVICE_LABELS services a process meets have a label of "

@@ -26,6 +26,8 @@ from logvec.incidents.feedback import FEEDBACK_POLL_S, Suppressions
 from logvec.incidents.tracker import IncidentTracker
 from logvec.masking import Masker
 from logvec.metrics import (
+    INCIDENTS_OPEN,
+    INCIDENTS_OPENED,
     ANOMALIES,
     ANOMALIES_BY_KIND,
     ANOMALIES_BY_SERVICE,
@@ -240,6 +242,8 @@ class Runner:
             return
         self._incident_ids.update(i.id for i in written)
         self.summary.incidents = len(self._incident_ids)
+        INCIDENTS_OPENED.inc(len(tracker.opened))
+        INCIDENTS_OPEN.set(tracker.still_open)
 
     def process(self, raw: RawBatch) -> RecordBatch:
         """Prepare, store and alert one batch; when this returns, the batch is durable and may be committed."""

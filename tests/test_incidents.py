@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from prometheus_client import REGISTRY
 
 from logvec.config import IncidentsConfig, load_pipeline
 from logvec.incidents import Anomaly
@@ -116,6 +117,7 @@ def test_an_open_incident_grows_under_one_id(tmp_path):
     config.incidents.update_interval = 0.0  # every batch
     lines, labels = incident_logs(30, seed=3, start=T0 + HOUR, incidents=[("db_down", 10, 6, "")])
     runner = fitted(tmp_path, config)
+    opened_before = REGISTRY.get_sample_value("logvec_incidents_opened_total") or 0.0
     seen: list[list[tuple[str, int, str]]] = []
     runner.run(batches(lines, "grow.log", size=100),
                on_batch=lambda s: seen.append([(i.id, i.anomalies, i.status) for i in runner.store.incidents()]))
@@ -127,6 +129,8 @@ def test_an_open_incident_grows_under_one_id(tmp_path):
     counts = [snap[0][1] for snap in during]
     assert counts == sorted(counts) and counts[0] < counts[-1] == int(np.sum(np.array(labels) == 1))
     assert during[0][0][2] == "open" and during[-1][0][2] == "closed"
+    assert REGISTRY.get_sample_value("logvec_incidents_opened_total") == opened_before + 1  # once, not per update
+    assert REGISTRY.get_sample_value("logvec_incidents_open") == 0
 
 
 def anomaly(i: int, ts: float, service: str = "db", tid: int | None = 1, kinds=("new_template",)) -> Anomaly:

@@ -43,6 +43,8 @@ class IncidentTracker:
         self.clock = -math.inf  # the newest line time seen: what closes incidents
         self.horizon: float | None = None  # anomalies before this belong to closed incidents
         self._written: dict[str, tuple] = {}  # id -> what was last written of it (skip rewriting the same)
+        self.opened: list[Incident] = []  # of the last update: incidents no one had written before
+        self.still_open = 0  # after the last update
         self._updated = 0.0
 
     def observe(self, timestamps: np.ndarray) -> None:
@@ -63,11 +65,13 @@ class IncidentTracker:
             self.horizon = self._start()
         built = self.build(self.store.anomalies(since=self.horizon), math.inf if finish else self.clock)
         if not built:
+            self.opened, self.still_open = [], 0
             self._advance([], self.clock)
             return []
         stored = {i.id: i for i in self.store.incidents(since=self.horizon, limit=MAX_ANOMALIES)}
         ids = {inc.id for inc, _ in built}
         changed = []
+        self.opened = [inc for inc, _ in built if inc.id not in stored and inc.id not in self._written]
         for inc, members in built:
             old = stored.get(inc.id)
             if old is not None and old.resolution:
@@ -79,6 +83,7 @@ class IncidentTracker:
         gone = [i for i, old in stored.items() if i not in ids and old.status == "open"]
         self.store.upsert_incidents(changed, delete=gone)
         self._written.update((i.id, _shape(i)) for i in changed)
+        self.still_open = sum(inc.status == "open" for inc, _ in built)
         self._advance([inc for inc, _ in built], self.clock)
         return changed
 
