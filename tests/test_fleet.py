@@ -36,6 +36,8 @@ def sized_pipeline(name: str, tmp_path: Path, extra: str = "") -> Path:
                      ("session_timeout: 10s", "session_timeout: 6s"),
                      ("max_poll_interval: 5m", "max_poll_interval: 20s"),
                      ("batch_size: 10000", "batch_size: 500"), ("warmup_lines: 20000", "warmup_lines: 1000")):
+        if new in text:  # shipped that way already
+            continue
         assert old in text, f"pipelines/{name} no longer reads as this test expects: {old}"
         text = text.replace(old, new)
     p = tmp_path / f"test-{name}"

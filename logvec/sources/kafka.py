@@ -47,6 +47,13 @@ def connect(make: Callable[[], T], what: str, servers: list[str]) -> T:
         raise KafkaUnavailableError(f"Kafka {what}: no broker answered at {', '.join(servers)} ({e})") from e
 
 
+def heartbeat_ms(session_timeout: float) -> int:
+    """A member learns that its group is rebalancing (a worker joined or left) at its next heartbeat, and the
+    newcomer waits for it: every second at most, and a third of the session timeout when that is shorter, as
+    Kafka advises."""
+    return max(min(_ms(session_timeout) // 3, 1000), 100)
+
+
 def _ms(seconds: float) -> int:
     """kafka-python takes durations in whole milliseconds."""
     return max(1, round(seconds * 1000))
@@ -145,7 +152,7 @@ class KafkaSource:
             auto_offset_reset=c.auto_offset_reset,
             max_poll_records=c.max_poll_records, session_timeout_ms=_ms(c.session_timeout),
             fetch_min_bytes=int(c.fetch_min_size), fetch_max_wait_ms=_ms(c.fetch_max_wait),
-            heartbeat_interval_ms=max(_ms(c.session_timeout) // 3, 500), max_poll_interval_ms=_ms(c.max_poll_interval),
+            heartbeat_interval_ms=heartbeat_ms(c.session_timeout), max_poll_interval_ms=_ms(c.max_poll_interval),
             **client_settings(c)), "consumer", c.servers)
         keep_finished_joins(self.consumer)
         listener = _Listener()
