@@ -271,8 +271,9 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
     @api.post("/incidents/similar")
     def similar_to_lines(body: LinesRequest) -> list[dict]:
         """Past incidents most like the pasted lines (read as one incident)."""
-        if model_problem():
-            raise HTTPException(503, model_problem())
+        problem = model_problem()
+        if problem:
+            raise HTTPException(503, problem)
         try:
             inc = searcher.incident_of_lines(body.lines.splitlines())
         except ValueError as e:
@@ -306,7 +307,7 @@ def create_app(config: PipelineConfig, data_dir: str | Path | None = None,
     @api.get("/histogram")
     def histogram(since: str | None = None, until: str | None = None,
                   buckets: int = Query(60, ge=1, le=1000)) -> dict:
-        """Lines and anomalies by service over time (default: the last 24 hours)."""
+        """Lines and anomalies by service over time (default: the last day the store holds)."""
         try:
             return searcher.histogram(when(since, "since"), when(until, "until"), buckets)
         except ValueError as e:

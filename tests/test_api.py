@@ -103,3 +103,55 @@ def test_a_sessions_lines(tmp_path, hdfs_log):
         times = [line["timestamp"] for line in got["lines"]]
         assert times == sorted(times)
     assert client.get("/api/sessions/lines", params={"key": "blk_no_such"}).status_code == 404
+
+
+def test_incidents_feedback_context_and_histogram_endpoints(tmp_path):
+    """The incident endpoints over HTTP, with a token: who resolves and who marks is the caller's identity."""
+    from logvec.access import AccessPolicy, read_tokens
+    from logvec.pipeline import Runner
+    from logvec.records import RawBatch
+    from tests.synthetic import incident_logs
+
+    config = load_pipeline(PIPELINES / "default.yaml")
+    t0 = 1_700_000_000.0
+    clean, _ = incident_logs(60, seed=1, start=t0)
+    hours, _ = incident_logs(150, seed=2, start=t0 + 3600, incidents=[
+        ("disk_full", 20, 3, "node-03"), ("db_down", 60, 3, ""), ("disk_full", 120, 3, "node-06")])
+    runner = Runner(config, tmp_path, load_model=False)
+    runner.fit([RawBatch(clean, [f"/var/log/shop/clean.log:{i + 1}" for i in range(len(clean))])], activate_it=True)
+    runner.run([RawBatch(hours, [f"/var/log/shop/hours.log:{i + 1}" for i in range(len(hours))])])
+    runner.close()
+    (tmp_path / "tokens").write_text("alice:" + "a" * 40 + "\n")
+    access = AccessPolicy(tokens=read_tokens(token_file=tmp_path / "tokens"), allowed_hosts=("testserver",))
+    client = TestClient(create_app(config, tmp_path, access=access), headers={"Authorization": "Bearer " + "a" * 40})
+    assert TestClient(create_app(config, tmp_path, access=access)).get("/api/incidents").status_code == 401
+
+    listed = client.get("/api/incidents").json()
+    assert len(listed) == 3 and [i["start"] for i in listed] == sorted((i["start"] for i in listed), reverse=True)
+    assert {"id", "start", "end", "services", "anomalies", "kinds", "top_templates", "summary"} <= set(listed[0])
+    latest, db, first = listed
+    one = client.get(f"/api/incidents/{latest['id']}").json()
+    assert sum(sum(v) for v in one["timeline"]["anomalies"].values()) == latest["anomalies"]
+    similar = client.get(f"/api/incidents/{latest['id']}/similar").json()
+    assert similar[0]["id"] == first["id"] and similar[0]["score"] > 0.9 and similar[0]["why"]["templates"]
+    pasted = client.post("/api/incidents/similar", json={"lines": "\n".join(
+        x for x in hours if "could not connect to primary" in x)}).json()
+    assert pasted[0]["id"] == db["id"]
+    assert client.get("/api/incidents/nope/similar").status_code == 404
+
+    example = latest["top_templates"][0]["example_id"]
+    assert example.startswith("shop/hours.log:")  # the server's path cut to its last two parts
+    around = client.get("/api/records/context", params={"id": example, "before": 2, "after": 2}).json()
+    assert around["by"] == "source" and [x["id"] for x in around["lines"]][2] == example
+    histogram = client.get("/api/histogram", params={"buckets": 10}).json()
+    assert sum(sum(v) for v in histogram["lines"].values()) == len(hours)
+
+    resolved = client.post(f"/api/incidents/{db['id']}/resolve", json={"note": "failover"}).json()
+    assert resolved["status"] == "resolved" and resolved["resolution"]["by"] == "alice"
+    marks = client.post("/api/feedback/normal", json={"incident": db["id"], "expires": "7d"}).json()
+    assert marks and all(m["by"] == "alice" and m["until"] for m in marks)
+    assert client.post("/api/feedback/normal", json={"expires": "7d"}).status_code == 422  # no incident, no template
+    assert client.post("/api/feedback/normal", json={"template": "x", "expires": "soon"}).status_code == 422
+    assert len(client.get("/api/feedback").json()) == len(marks)
+    assert client.delete(f"/api/feedback/{marks[0]['key']}").json() == {"unmarked": marks[0]["key"]}
+    assert client.delete(f"/api/feedback/{marks[0]['key']}").status_code == 404
