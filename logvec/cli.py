@@ -595,8 +595,8 @@ def events(
     t.add_column("observed", justify="right")
     t.add_column("expected", justify="right")
     for r in rows:
-        when = datetime.fromtimestamp(r["window_start"], tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
-        t.add_row(when, r["kind"], r["service"] or "", r["template"] or "", str(r["observed"]), f"{r['expected']:.3g}")
+        t.add_row(_utc(r["window_start"]), r["kind"], r["service"] or "", r["template"] or "", str(r["observed"]),
+                  f"{r['expected']:.3g}")
     out.print(t)
 
 

@@ -158,3 +158,15 @@ def parse_time_arg(text: str) -> float:
     if math.isnan(value):
         raise ValueError(f"cannot read {text!r} as a time (use ISO 8601, epoch seconds, or 2h/30m/7d)")
     return value
+
+
+def iso_utc(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC (`2026-12-07T06:24:16Z`, milliseconds when there are any); None for none,
+    NaN, or a time no calendar shows (stored by a release that let such times in)."""
+    if ts is None or not math.isfinite(ts):
+        return None
+    try:
+        dt = datetime.fromtimestamp(ts, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return None
+    return dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from logvec.access import AccessPolicy
+from logvec.records import RawBatch
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LOGVEC_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -30,6 +31,12 @@ def logvec_cli(*args: str, input: bytes | None = None, check: bool = True, env: 
         raise AssertionError(f"logvec {' '.join(map(str, args))} exited {proc.returncode}:\n"
                              f"{proc.stdout.decode()}\n{proc.stderr.decode()}")
     return proc
+
+
+def raw_batches(lines: list[str], name: str, size: int = 4096) -> list[RawBatch]:
+    """Lines as a file source would read them: batches of `size`, each line's id `NAME:LINE`."""
+    return [RawBatch(lines[i:i + size], [f"{name}:{j + 1}" for j in range(i, min(i + size, len(lines)))])
+            for i in range(0, len(lines), size)]
 
 
 def write_case(tmp: Path, lines: list[str], labels, name: str = "case"):

@@ -18,24 +18,18 @@ from logvec.config import IncidentsConfig, load_pipeline
 from logvec.incidents import Anomaly
 from logvec.incidents.grouping import bursts, group
 from logvec.pipeline import Runner
-from logvec.records import RawBatch
 from logvec.searcher import Searcher
-from tests.support import PIPELINES
+from tests.support import PIPELINES, raw_batches
 from tests.synthetic import incident_logs
 
 HOUR = 3600.0
 T0 = 1_700_000_000.0
 
 
-def batches(lines: list[str], name: str, size: int = 4096) -> list[RawBatch]:
-    return [RawBatch(lines[i:i + size], [f"{name}:{j + 1}" for j in range(i, min(i + size, len(lines)))])
-            for i in range(0, len(lines), size)]
-
-
 def fitted(data, config, seed: int = 1) -> Runner:
     clean, _ = incident_logs(60, seed=seed, start=T0)
     runner = Runner(config, data, load_model=False)
-    runner.fit(batches(clean, "clean.log"), activate_it=True)
+    runner.fit(raw_batches(clean, "clean.log"), activate_it=True)
     return runner
 
 
@@ -52,7 +46,7 @@ def three_incidents(request, tmp_path_factory):
     config = load_pipeline(PIPELINES / "default.yaml")
     lines, labels = incident_logs(240, seed=seed, start=T0 + HOUR, incidents=SCENARIOS[seed])
     runner = fitted(data, config)
-    summary = runner.run(batches(lines, "hours.log"))
+    summary = runner.run(raw_batches(lines, "hours.log"))
     runner.close()
     searcher = Searcher(config, data)
     yield searcher, lines, np.array(labels), summary
@@ -119,7 +113,7 @@ def test_an_open_incident_grows_under_one_id(tmp_path):
     runner = fitted(tmp_path, config)
     opened_before = REGISTRY.get_sample_value("logvec_incidents_opened_total") or 0.0
     seen: list[list[tuple[str, int, str]]] = []
-    runner.run(batches(lines, "grow.log", size=100),
+    runner.run(raw_batches(lines, "grow.log", size=100),
                on_batch=lambda s: seen.append([(i.id, i.anomalies, i.status) for i in runner.store.incidents()]))
     runner.close()
     during = [snap for snap in seen if snap]
@@ -167,7 +161,7 @@ def test_feedback_marks_normal_expires_resolves_and_refits(tmp_path):
     config = load_pipeline(PIPELINES / "default.yaml")
     runner = fitted(tmp_path, config)
     first, _ = incident_logs(60, seed=4, start=T0 + HOUR, incidents=[("db_down", 20, 4, "")])
-    runner.run(batches(first, "first.log"))
+    runner.run(raw_batches(first, "first.log"))
     runner.close()
     searcher = Searcher(config, tmp_path)
     (db,) = searcher.incidents()
@@ -180,7 +174,7 @@ def test_feedback_marks_normal_expires_resolves_and_refits(tmp_path):
 
     again, labels = incident_logs(60, seed=5, start=T0 + 3 * HOUR, incidents=[("db_down", 20, 4, "")])
     runner = Runner(config, tmp_path)
-    s = runner.run(batches(again, "again.log"))
+    s = runner.run(raw_batches(again, "again.log"))
     runner.close()
     assert s.suppressed >= int(np.sum(np.array(labels) == 1)) * 0.9 and s.incidents == 0  # marked normal
     searcher = Searcher(config, tmp_path)
@@ -192,14 +186,14 @@ def test_feedback_marks_normal_expires_resolves_and_refits(tmp_path):
     searcher.close()  # expired: judged again
     third, _ = incident_logs(60, seed=6, start=T0 + 5 * HOUR, incidents=[("db_down", 20, 4, "")])
     runner = Runner(config, tmp_path)
-    s = runner.run(batches(third, "third.log"))
+    s = runner.run(raw_batches(third, "third.log"))
     assert s.suppressed == 0 and s.incidents == 1
 
     # a refit learns the marked templates' example lines as normal traffic
     runner.store.upsert_feedback([replace(m, until=None) for m in runner.store.feedback()])
     examples = [m.example for m in runner.store.feedback()]
     clean, _ = incident_logs(60, seed=8, start=T0)
-    model = runner.fit(batches(clean, "refit.log"), activate_it=False)
+    model = runner.fit(raw_batches(clean, "refit.log"), activate_it=False)
     runner.close()
     assert model.meta["baseline_lines"] == len(clean) + len(examples)
     assert (model.miner.match(runner.masker.mask(examples)) >= 0).all()  # templates of the baseline now

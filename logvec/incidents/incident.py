@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 UTC (`2026-12-07T06:24:16Z`), None for none."""
-    if ts is None or not np.isfinite(ts):
-        return None
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
+from logvec.timeparse import iso_utc
 
 
 @dataclass
@@ -51,7 +44,7 @@ class Incident:
     def to_dict(self, score: float | None = None, why: dict[str, Any] | None = None) -> dict[str, Any]:
         """The JSON the CLI and the API give (times ISO 8601 UTC; no signature)."""
         out: dict[str, Any] = {
-            "id": self.id, "start": iso(self.start), "end": iso(self.end), "status": self.status,
+            "id": self.id, "start": iso_utc(self.start), "end": iso_utc(self.end), "status": self.status,
             "services": list(self.services), "anomalies": self.anomalies, "kinds": self.kinds,
             "top_templates": self.top_templates, "summary": self.summary, "model_id": self.model_id,
             "resolution": self.resolution, "services_count": self.services,

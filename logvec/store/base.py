@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from logvec.timeparse import iso_utc
 
 if TYPE_CHECKING:
     import numpy as np
@@ -84,14 +85,7 @@ class Hit:
     @classmethod
     def from_row(cls, row: tuple, score: float, model_id: str | None = None) -> "Hit":
         rid, ts, service, level, message, template, tid, anomaly, ascore, reason, flags, kinds = row
-        when = None
-        if ts is not None and not math.isnan(ts):
-            try:
-                dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-                when = dt.isoformat(timespec="milliseconds" if dt.microsecond else "seconds").replace("+00:00", "Z")
-            except (OverflowError, OSError, ValueError):  # stored by a release that let such times in
-                when = None
-        return cls(rid, round(float(score), 6), message or "", template or "", tid, when, service or "",
+        return cls(rid, round(float(score), 6), message or "", template or "", tid, iso_utc(ts), service or "",
                    level or "", bool(anomaly), ascore, reason or "", flags or "", split_kinds(kinds), model_id)
 
     def to_dict(self) -> dict:

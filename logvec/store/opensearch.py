@@ -184,15 +184,7 @@ class OpenSearchStore:
         return sorted(found)[-1] if found else None
 
     def _create(self, name: str, dim: int) -> None:
-        if not self.client.indices.exists(index=name):
-            from opensearchpy.exceptions import RequestError
-
-            try:
-                self.client.indices.create(index=name, body=self.mapping(dim))
-            except RequestError as e:  # created meanwhile by another replica
-                if "resource_already_exists" not in str(e):
-                    raise
-        else:
+        if not self._create_index(name, self.mapping(dim)):
             self._add_fields(name)
 
     def ensure_index(self, dim: int) -> str:
@@ -511,15 +503,19 @@ class OpenSearchStore:
         for name in indices:
             self.client.indices.refresh(index=name, ignore=[404])
 
-    def _create_index(self, name: str, body: dict) -> None:
-        if not self.client.indices.exists(index=name):
-            from opensearchpy.exceptions import RequestError
+    def _create_index(self, name: str, body: dict) -> bool:
+        """Create the index unless it exists; False when it was there already (made by an older release, or
+        meanwhile by another worker)."""
+        if self.client.indices.exists(index=name):
+            return False
+        from opensearchpy.exceptions import RequestError
 
-            try:
-                self.client.indices.create(index=name, body=body)
-            except RequestError as e:  # created meanwhile by another worker
-                if "resource_already_exists" not in str(e):
-                    raise
+        try:
+            self.client.indices.create(index=name, body=body)
+        except RequestError as e:  # created meanwhile by another worker
+            if "resource_already_exists" not in str(e):
+                raise
+        return True
 
     def _bulk(self, actions: list[dict], what: str) -> None:
         """A small bulk write (incidents, feedback), retried as the records' are; deleting what is already gone

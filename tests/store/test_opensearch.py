@@ -390,8 +390,8 @@ def test_incidents_feedback_context_and_histogram_in_opensearch(osmem, tmp_path,
 
     from logvec.config import load_pipeline
     from logvec.pipeline import Runner
-    from logvec.records import RawBatch
     from logvec.searcher import Searcher
+    from tests.support import raw_batches
     from tests.synthetic import incident_logs
 
     monkeypatch.setenv("OPENSEARCH_URL", f"http://{osmem.address}")
@@ -404,13 +404,9 @@ def test_incidents_feedback_context_and_histogram_in_opensearch(osmem, tmp_path,
                                   incidents=[("disk_full", 20, 3, "node-03"), ("db_down", 60, 3, ""),
                                              ("disk_full", 120, 3, "node-06")])
 
-    def raw(lines, name):
-        return [RawBatch(lines[i:i + 4096], [f"{name}:{j + 1}" for j in range(i, min(i + 4096, len(lines)))])
-                for i in range(0, len(lines), 4096)]
-
     runner = Runner(config, tmp_path / "w", load_model=False)
-    runner.fit(raw(clean, "clean.log"), activate_it=True)
-    summary = runner.run(raw(hours, "hours.log"))
+    runner.fit(raw_batches(clean, "clean.log"), activate_it=True)
+    summary = runner.run(raw_batches(hours, "hours.log"))
     runner.close()
     assert summary.incidents == 3
 
