@@ -197,3 +197,46 @@ def test_feedback_marks_normal_expires_resolves_and_refits(tmp_path):
     runner.close()
     assert model.meta["baseline_lines"] == len(clean) + len(examples)
     assert (model.miner.match(runner.masker.mask(examples)) >= 0).all()  # templates of the baseline now
+
+
+def test_the_incident_and_feedback_commands_and_their_bad_input(tmp_path):
+    """`logvec incidents` and `logvec feedback` as a user types them: answers as JSON, and every mistake one line
+    naming it, exit 2, nothing written."""
+    import json
+
+    from tests.support import logvec_cli
+
+    config = load_pipeline(PIPELINES / "default.yaml")
+    lines, _ = incident_logs(60, seed=4, start=T0 + HOUR, incidents=[("db_down", 20, 4, "")])
+    runner = fitted(tmp_path / "d", config)
+    runner.run(raw_batches(lines, "shop.log"))
+    runner.close()
+    base = ("-p", PIPELINES / "default.yaml", "-d", tmp_path / "d")
+    (db,) = json.loads(logvec_cli("incidents", *base, "--format", "json").stdout)
+    assert "db" in db["services"] and db["end"].endswith("Z")
+    pasted = tmp_path / "pasted.txt"
+    pasted.write_text("\n".join(x for x in lines if "connection refused" in x) + "\n")
+    (like,) = json.loads(logvec_cli("incidents", *base, "--similar-to", pasted, "--format", "json").stdout)
+    assert like["id"] == db["id"] and like["score"] > 0.5 and like["why"]["services"] == ["db"]  # 1 of 3 templates
+
+    (tmp_path / "empty.txt").write_text("\n\n")
+    mistakes = {
+        ("incidents", "--similar", "nope"): "no incident 'nope'",
+        ("incidents", "--similar-to", tmp_path / "empty.txt"): "the text is empty",
+        ("incidents", "--similar-to", tmp_path / "missing.txt"): "missing.txt",
+        ("incidents", "--since", "last tuesday"): "cannot read 'last tuesday' as a time",
+        ("feedback", "normal"): "give one of --incident ID or --template TEXT",
+        ("feedback", "normal", "--incident", db["id"], "--expires", "soon"): "--expires: not a duration",
+        ("feedback", "resolve", "nope"): "no incident 'nope'",
+        ("feedback", "unmark", "nope"): "no mark 'nope'",
+    }
+    for args, said in mistakes.items():
+        proc = logvec_cli(*args, *base, check=False)
+        assert proc.returncode == 2 and said in proc.stderr.decode(), (args, proc.stderr.decode())
+    assert json.loads(logvec_cli("feedback", "list", *base, "--format", "json").stdout) == []  # nothing written
+    assert json.loads(logvec_cli("incidents", *base, "--format", "json").stdout)[0]["status"] == "closed"
+
+    logvec_cli("feedback", "normal", "--incident", db["id"], "--expires", "1h", "--note", "failover", *base)
+    marks = json.loads(logvec_cli("feedback", "list", *base, "--format", "json").stdout)
+    assert {m["template"] for m in marks} == {t["template"] for t in db["top_templates"]}
+    assert all(m["note"] == "failover" and "@" in m["by"] and m["until"] > time.time() for m in marks)
