@@ -107,9 +107,7 @@ class TemplateMeanings:
         """Cosine of the query with every template, in `self.texts` order."""
         return self.matrix @ query_vector if len(self.texts) else np.zeros(0, dtype=np.float32)
 
-    def of(self, template: str, query_vector: np.ndarray, scores: np.ndarray | None = None) -> float:
-        """The query's closeness in meaning to one template (0 for a template not read yet)."""
+    def of(self, template: str, scores: np.ndarray) -> float:
+        """One template's score among `scores` (as `scores` gave them); 0 for a template not read yet."""
         row = self._row.get(template)
-        if row is None:
-            return 0.0
-        return float(scores[row]) if scores is not None else float(self.matrix[row] @ query_vector)
+        return 0.0 if row is None else float(scores[row])

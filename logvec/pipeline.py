@@ -276,9 +276,10 @@ class Runner:
             closed = self.sessions.add(records.sessions, records.ids, records.template_ids, records.timestamps,
                                        time.monotonic())
             self._timed("sessions", self.score_sessions, closed)
-        if self.incidents is not None:
-            self.incidents.observe(records.timestamps)
-            if self.incidents.due():
+        incidents = self.incidents
+        if incidents is not None:
+            incidents.observe(records.timestamps)
+            if incidents.due():
                 self.update_incidents()
         return records
 

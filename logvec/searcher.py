@@ -159,7 +159,7 @@ class Searcher:
                         h.lexical = lexical if h.template == t else float(h.score) * lexical
                         hits[h.id] = h
         for h in hits.values():
-            h.meaning = round(meanings.of(h.template, q, scores), 6)
+            h.meaning = round(meanings.of(h.template, scores), 6)
             h.score = max(float(h.lexical or 0.0), h.meaning)
         ranked = sorted(hits.values(), key=lambda h: (-h.score, -min(h.lexical or 0.0, h.meaning or 0.0),
                                                       h.message != message))
