@@ -251,7 +251,7 @@ class RedactConfig(_Strict):
 
 
 # ---------------------------------------------------------------- masking
-BUILTIN_MASKS = ("url", "uuid", "ip", "path", "host", "time", "hex", "num", "id")
+BUILTIN_MASKS = ("url", "uuid", "ip", "path", "host", "time", "date", "hex", "num", "id")
 
 
 class CustomMask(_NamedPattern):
@@ -287,6 +287,10 @@ class TemplatesConfig(_Strict):
     cache_size: int = Field(200_000, ge=0, description="masked lines remembered with their template id")
     merge_min_variants: int = Field(
         8, ge=0, description="merge this many templates that differ in one word into one (0: never)"
+    )
+    variable_min_values: int = Field(
+        4, ge=0, description="words a position Drain generalized must show to be a variable; until then each "
+        "word is its own template (0: Drain's rule, one differing word)"
     )
 
 

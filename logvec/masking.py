@@ -31,18 +31,27 @@ BUILTIN_PATTERNS: dict[str, str] = {
     "uuid": r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b",
     "ip": r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?![\w.])",
     "path": r"(?<![\w/])(?:[A-Za-z]:)?(?:[/\\][\w.$@~+-]+){2,}[/\\]?",
-    "host": r"(?<![\w./-])(?:[A-Za-z0-9-]+\.){2,}[A-Za-z]{2,}(?::\d+)?(?![\w.])",
+    # a name of three labels or more, or of two with a port (github.com:443)
+    "host": r"(?<![\w./-])(?:(?:[A-Za-z0-9-]+\.){2,}[A-Za-z]{2,}(?::\d+)?|[A-Za-z0-9-]+\.[A-Za-z]{2,}:\d+)(?![\w.])",
     "time": r"\b\d{1,2}(?::\d{2}){1,2}(?:[.,]\d+)?\b",
+    # the words of a date: a weekday's or a month's name, short or whole
+    "date": r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday|Jan|Feb|Mar"
+            r"|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec|January|February|March|April|June|July|August|September"
+            r"|October|November|December)\b",
     "hex": r"\b0[xX][0-9a-fA-F]+\b|\b(?=[a-fA-F]*\d)(?=\d*[a-fA-F])[0-9a-fA-F]{8,}\b",
     "num": r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w.-])",
-    "id": r"(?<![\w.-])[\w.-]*?\d[\w.-]*",  # any word with a digit in it: node-12-b, 3.5s, blk_-42
+    # any word with a digit in it (node-12-b, 3.5s, blk_-42) but an acronym with a version (SOCKS5, SHA1, HTTP2)
+    "id": r"(?<![\w.-])(?![A-Z]{2,}\d(?![\w.-]))[\w.-]*?\d[\w.-]*",
 }
 
 
-# Numbers, hex strings and words holding a digit are one class of variable: one variable's values often fall
-# in two of them (a hex trace id that happens to be all digits, `42` next to `42a`), and two placeholders would
-# split one event into two templates.
-_VARIABLE_CLASS = {"hex": "NUM", "num": "NUM", "id": "NUM"}
+# Numbers, hex strings and words holding a digit are one class of variable, and so are addresses named or
+# numbered: one variable's values often fall in two of them (a hex trace id that happens to be all digits, `42`
+# next to `42a`, a client seen as `10.0.0.7` or as `db.example.org`), and two placeholders would split one event
+# into two templates.
+_VARIABLE_CLASS = {"hex": "NUM", "num": "NUM", "id": "NUM", "ip": "HOST", "date": "TIME"}
+# A list of one variable (`10.0.0.1,10.0.0.2`) is one variable: its length must not make a new template.
+_LIST = re.compile(r"(<[A-Z]+>)(?:,\1)+")
 
 
 def placeholder(name: str) -> str:
@@ -76,7 +85,9 @@ class Masker:
         """One message, every mask over the whole text: the reference the batch path must equal."""
         for rx, repl in self.custom:
             message = rx.sub(repl, message)
-        return self.builtin.sub(self._builtin_repl, message) if self.builtin is not None else message
+        if self.builtin is None:
+            return message
+        return _LIST.sub(r"\1", self.builtin.sub(self._builtin_repl, message))
 
     def mask(self, messages: list[str]) -> list[str]:
         if not messages:
@@ -117,9 +128,9 @@ class Masker:
                     cache["\n"] = "\n"
                 unseen = set(tokens).difference(cache)
             new = list(unseen)
-            masked = self.builtin.sub(self._builtin_repl, "\n".join(new))  # type: ignore[union-attr]
-            out = masked.split("\n")
+            masked = _LIST.sub(r"\1", self.builtin.sub(self._builtin_repl, "\n".join(new)))  # type: ignore[union-attr]
+            out: list[str | None] = list(masked.split("\n"))
             if not keep_digits and _KEPT_DIGIT.search(masked):  # usually none: one scan of the whole run
-                out = [None if _KEPT_DIGIT.search(o) else o for o in out]
+                out = [None if _KEPT_DIGIT.search(o) else o for o in masked.split("\n")]
             cache.update(zip(new, out))
         return itemgetter(*tokens)(cache) if len(tokens) > 1 else (cache[tokens[0]],)  # one C call

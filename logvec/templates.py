@@ -9,6 +9,12 @@ Drain routes lines by their first tokens, so a variable *word* early in a line (
 of one length differ in exactly one position, they are one event with a parameter there: their ids are
 merged into the smallest one, and the template shows `<*>` at that position.
 
+The other way round, Drain generalizes a position as soon as a second word turns up there, so "VM Started" and
+"VM Paused" become one template. A position Drain generalized is taken for a variable only once it has shown
+`variable_min_values` distinct words; until then each word is an event of its own (an id of its own, the
+template showing the word). When the position reaches that many, those ids are merged back into the cluster's.
+One rule, seen from both sides: a slot is a variable when it has taken several values, not two.
+
 Ids are 1, 2, 3… while fitting. Templates met after the fit (`learn_online()`) take an id derived from the
 masked line that created them, from 2**40 up: workers sharing a data directory, each learning on its own, give
 one new event the same id, and a worker that restarts from an older saved model gives it the same id again.
@@ -17,6 +23,7 @@ one new event the same id, and a worker that restarts from an older saved model 
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 from drain3.drain import Drain
@@ -24,6 +31,7 @@ from drain3.drain import Drain
 from logvec.config import TemplatesConfig
 
 WILDCARD = "<*>"
+_MASKED = re.compile(r"<[A-Z]+>")  # a masker's placeholder
 MIN_CONTEXT = 2  # constant words besides the varying one before templates may be merged
 ONLINE_ID_BASE = 2**40  # ids of templates met after the fit: above any fitted id, below 2**53 (JSON-safe)
 
@@ -54,6 +62,19 @@ class TemplateMiner:
         self._merged_template: dict[int, list[str]] = {}
         self._variants: dict[tuple, set[int]] = {}  # one-position-wildcard signature -> cluster ids
         self._signed: dict[int, tuple[str, ...]] = {}  # cluster id -> tokens its signatures were made from
+        self._init_split()
+
+    def _init_split(self) -> None:
+        self._origin: dict[int, tuple[str, ...]] = {}  # cluster id -> tokens of the line that created it
+        # (cluster, generalized position) -> words seen there, None once it is a variable
+        self._values: dict[tuple[int, int], set[str] | None] = {}
+        self._split: dict[int, dict[tuple, int]] = {}  # cluster id -> {((position, word), ...): event id}
+        self._split_key: dict[int, tuple[int, tuple]] = {}  # event id -> (cluster id, key)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_origin" not in state:  # saved before words were split: its clusters keep their ids
+            self._init_split()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -84,7 +105,7 @@ class TemplateMiner:
                 self._merge(group, tokens, i)
 
     def _merge(self, group: set[int], tokens: tuple[str, ...], pos: int) -> None:
-        roots = {self._alias.get(c, c) for c in group}
+        roots = {self._canonical(c) for c in group}
         root = min(roots)
         for c in group | roots:
             self._alias[c] = root
@@ -96,7 +117,74 @@ class TemplateMiner:
         self._merged_template[root] = template
 
     def _canonical(self, cluster_id: int) -> int:
-        return self._alias.get(cluster_id, cluster_id)
+        root = self._alias.get(cluster_id, cluster_id)
+        while root != cluster_id:  # a split word merged back into a cluster that was merged itself
+            cluster_id, root = root, self._alias.get(root, root)
+        return root
+
+    # ------------------------------------------------------------ splitting
+    def _event(self, cluster, masked: str, learn: bool = True) -> int:
+        """The event of a line Drain put in `cluster`: the cluster's id, or, while a position Drain generalized
+        has shown fewer than `variable_min_values` words, the id of the line's words there (-1 when not
+        `learn`ing and those words are new)."""
+        k = getattr(self.config, "variable_min_values", 0)  # models saved before the setting: never split
+        cid = cluster.cluster_id
+        origin = self._origin.get(cid)
+        template = cluster.log_template_tokens
+        if k < 2 or origin is None or WILDCARD not in template:
+            return cid
+        tokens = self.drain.get_content_as_tokens(masked)
+        if len(tokens) != len(template):
+            return cid
+        key = []
+        for j, t in enumerate(template):
+            if t != WILDCARD:
+                continue
+            seen = self._values.setdefault((cid, j), {origin[j]})
+            if seen is None:  # a variable
+                continue
+            word = tokens[j]
+            if word not in seen:
+                if not learn:
+                    return -1
+                seen.add(word)
+                # a variable after all: enough words, or one holding a masked value (`<HOST>`, `LOCAL(<NUM>)`)
+                if len(seen) >= k or any(_MASKED.search(w) for w in seen):
+                    self._values[(cid, j)] = None
+                    self._dissolve(cid, j)
+                    continue
+            if word != origin[j]:
+                key.append((j, word))
+        if not key:
+            return cid
+        subs = self._split.setdefault(cid, {})
+        event = subs.get(tuple(key))
+        if event is None:
+            if not learn:
+                return -1
+            event = self._split_id(cid, tuple(key))
+        return event
+
+    def _split_id(self, cid: int, key: tuple) -> int:
+        drain = self.drain
+        if self.online:  # derived from the cluster and the words, as a new cluster's id is (module docstring)
+            event = online_id(f"{cid}\x00" + "\x00".join(f"{j}={w}" for j, w in key))
+            while event in drain.id_to_cluster or event in self._split_key:
+                event += 1
+        else:
+            drain.clusters_counter += 1  # numbered with the clusters, so no id is given twice
+            event = drain.clusters_counter
+        self._split[cid][key] = event
+        self._split_key[event] = (cid, key)
+        return event
+
+    def _dissolve(self, cid: int, pos: int) -> None:
+        """Position `pos` of cluster `cid` is a variable: merge each split event into the one without it."""
+        subs = self._split.get(cid, {})
+        for key, event in [(k, e) for k, e in subs.items() if any(j == pos for j, _ in k)]:
+            rest = tuple((j, w) for j, w in key if j != pos)
+            target = cid if not rest else subs.get(rest) or self._split_id(cid, rest)
+            self._alias[event] = self._canonical(target)
 
     def learn_online(self) -> "TemplateMiner":
         """From now on new templates take ids derived from their first line (see the module docstring)."""
@@ -131,9 +219,11 @@ class TemplateMiner:
             hit = cache.get(m)  # an earlier miss in this batch may have added it
             if hit is None:
                 cluster, change = self._add(m)
-                hit = cluster.cluster_id
+                if change == "cluster_created":
+                    self._origin[cluster.cluster_id] = tuple(cluster.log_template_tokens)
                 if change != "none":
                     self._track(cluster)
+                hit = self._event(cluster, m)
                 self._remember(m, hit)
             ids[i] = hit
         if self._alias:  # merges may have happened since the cache learned an id
@@ -150,18 +240,34 @@ class TemplateMiner:
             hit = self._cache.get(m)
             if hit is None:
                 cluster = self.drain.match(m, full_search_strategy="fallback")
-                hit = cluster.cluster_id if cluster is not None else -1
+                hit = self._event(cluster, m, learn=False) if cluster is not None else -1
             out[i] = hit
         return self._map_aliases(out) if self._alias else out
 
     # ------------------------------------------------------------ templates
     def template(self, template_id: int) -> str:
         root = self._canonical(template_id)
+        split = self._split_key.get(root)
+        if split is not None:  # its cluster's template with this event's words in their places
+            cid, key = split
+            tokens = self.template(cid).split(" ")
+            for j, word in key:
+                if j < len(tokens):
+                    tokens[j] = word
+            return " ".join(tokens)
         merged = self._merged_template.get(root)
         if merged is not None:
             return " ".join(merged)
         cluster = self.drain.id_to_cluster.get(root)
-        return cluster.get_template() if cluster is not None else ""
+        if cluster is None:
+            return ""
+        tokens = list(cluster.log_template_tokens)
+        origin = self._origin.get(root)
+        if origin is not None and len(origin) == len(tokens):  # a slot still split shows the cluster's own word
+            for j, t in enumerate(tokens):
+                if t == WILDCARD and self._values.get((root, j)) is not None:
+                    tokens[j] = origin[j]
+        return " ".join(tokens)
 
     def templates(self, ids: np.ndarray) -> list[str]:
         """Template text for each id, looked up once per distinct id."""
@@ -171,7 +277,7 @@ class TemplateMiner:
 
     @property
     def n_templates(self) -> int:
-        return len({self._canonical(c) for c in self.drain.id_to_cluster.keys()})
+        return len({self._canonical(c) for c in (*self.drain.id_to_cluster.keys(), *self._split_key)})
 
 
 def grouping_accuracy(truth: list, predicted: list) -> float:

@@ -11,7 +11,7 @@ from tests.support import LOGHUB_SYSTEMS
 @pytest.mark.parametrize("text,expected", [
     ("GET http://svc.example.com:8080/v1/x?q=1 ok", "GET <URL> ok"),
     ("session 3f2504e0-4f89-11d3-9a0c-0305e82c3301 closed", "session <UUID> closed"),
-    ("from 10.250.19.102:54106 to 8.8.8.8", "from <IP> to <IP>"),
+    ("from 10.250.19.102:54106 to 8.8.8.8", "from <HOST> to <HOST>"),
     ("wrote /var/lib/data/seg_7.log", "wrote <PATH>"),
     ("via smtp.mail.example.org", "via <HOST>"),
     ("took 12:30:01.5", "took <TIME>"),
@@ -20,6 +20,10 @@ from tests.support import LOGHUB_SYSTEMS
     ("pod node-12-b took 3.5s for blk_-1608999687919862906", "pod <NUM> took <NUM> for <NUM>"),
     ("exit_code=137 user=bob", "exit_code=<NUM> user=bob"),
     ("plain words only", "plain words only"),
+    ("at Fri Jun 17 07:07:00 2005", "at <TIME> <TIME> <NUM> <TIME> <NUM>"),
+    ("github.com:443 open through proxy proxy.cse.cuhk.edu.hk:5070 SOCKS5", "<HOST> open through proxy <HOST> SOCKS5"),
+    ("10.0.0.1,10.0.0.2 \"GET /v2/servers HTTP/1.1\" SHA1 eth0", "<HOST> \"GET <PATH> HTTP/<NUM>\" SHA1 <NUM>"),
+    ("Monitor a Mayday for Mars", "Monitor a Mayday for Mars"),
 ])
 def test_builtin_masks(text, expected):
     assert Masker().mask([text]) == [expected]
@@ -38,7 +42,7 @@ def test_a_variable_whose_values_fall_in_two_number_classes_keeps_one_template()
 
 def test_custom_mask_runs_before_builtins():
     m = Masker(MaskingConfig(custom=[CustomMask(name="blk", pattern=r"blk_-?\d+")]))
-    assert m.mask(["Receiving block blk_-42 from 10.0.0.1"]) == ["Receiving block <BLK> from <IP>"]
+    assert m.mask(["Receiving block blk_-42 from 10.0.0.1"]) == ["Receiving block <BLK> from <HOST>"]
 
 
 def test_message_with_newlines_keeps_batch_alignment():
@@ -100,7 +104,8 @@ def test_guard_before_the_builtin_masks_changes_no_match(shared_data):
     for system in LOGHUB_SYSTEMS:
         lines += (shared_data / "loghub_2k" / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
     m = Masker()
-    assert [m.mask_one(x) for x in lines] == [bare.sub(m._builtin_repl, x) for x in lines]
+    one_list = re.compile(r"(<[A-Z]+>)(?:,\1)+")  # and a list of one placeholder is that placeholder
+    assert [m.mask_one(x) for x in lines] == [one_list.sub(r"\1", bare.sub(m._builtin_repl, x)) for x in lines]
 
 
 def test_spacing_survives_masking():
