@@ -436,6 +436,9 @@ class NoveltyDetectorConfig(_Strict):
         0.995, gt=0.5, le=1, description="sessions: 'A before B' is an invariant when it held this often"
     )
     min_support: int = Field(20, ge=1, description="sessions: baseline sessions needed to trust an invariant")
+    flag_broken_invariants: bool = Field(
+        True, description="sessions: a broken invariant (an order or a step that held in `order_confidence` of "
+        "the baseline) flags the session by itself, though the baseline broke it too (its own anomalies may)")
     severity: SeverityConfig | None = Field(
         default_factory=SeverityConfig, description="lines: level weights added to the rarity score; empty: none")
     threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)
@@ -569,9 +572,11 @@ class SessionConfig(_Strict):
                               description="run: a keyed session with no line for this long is closed")
     detector: DetectorConfig = Field(
         default_factory=lambda: EnsembleDetectorConfig(
-            type="ensemble", members=[NoveltyDetectorConfig(), KnnDetectorConfig(type="knn")]
+            type="ensemble", members=[NoveltyDetectorConfig(), PcaDetectorConfig(type="pca"),
+                                      KnnDetectorConfig(type="knn")]
         ),
-        description="session-level detector: new/rare templates, order and missing steps, plus unusual counts",
+        description="session-level detector: new/rare templates, order and missing steps, plus unusual counts "
+        "and combinations (pca, knn)",
     )
 
     @field_validator("key")

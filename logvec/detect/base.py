@@ -147,6 +147,8 @@ class Detector:
     # a baseline too small for the held-out quantile: a tail above the tied scores holding under this share
     # of the items is taken for the baseline's anomalies (see calibrate.robust_fence)
     min_tail = MIN_TAIL_SHARE
+    # a baseline too small for the held-out quantile: `fence` or `max` (see calibrate.conformal_threshold)
+    small_baseline = "fence"
     threshold: ThresholdConfig
     threshold_: float
     center_: float  # the baseline's typical score (median), for scaling scores across detectors
@@ -188,7 +190,7 @@ class Detector:
         cfg = self.threshold
         if holds_out(cfg, len(sample)):
             self.threshold_, self.center_ = conformal_threshold(self.held_out_scores(sample, cfg.folds), cfg,
-                                                                self.min_tail)
+                                                                self.min_tail, self.small_baseline)
         else:  # in-sample methods, and a baseline too small to split
             scores, weights = self._in_sample_scores(sample)
             self.threshold_, self.center_ = calibrate(scores, weights, cfg)

@@ -40,7 +40,9 @@ def robust_fence(scores: np.ndarray, weights: np.ndarray | None, k: float,
     center = weighted_quantile(scores, weights, 0.5)
     dev = np.abs(np.asarray(scores, dtype=np.float64) - center)
     scale = 1.4826 * weighted_quantile(dev, weights, 0.5)
-    tol = 1e-9 * max(abs(center), 1.0)
+    # float noise: scores are O(1) (decades of rarity, cosine distances, squared residuals of unit vectors),
+    # and a repeat of a baseline item scores ~1e-7 in float32 (knn) or ~1e-9 after an SVD (pca), not 0
+    tol = 1e-6 * max(abs(center), 1.0)
     if scale <= tol:
         # Over half the baseline ties (common shapes score 0): the tail is its own population, and the
         # threshold is robust within it: its median plus k robust spreads. A small tail (MIN_TAIL_SHARE) is
@@ -69,21 +71,23 @@ def fold_assignment(n: int, folds: int, seed: int = 0) -> np.ndarray:
     return rng.permutation(np.arange(n) % folds)
 
 
-def conformal_threshold(held_out: np.ndarray, config: ThresholdConfig,
-                        min_tail: float = MIN_TAIL_SHARE) -> tuple[float, float]:
+def conformal_threshold(held_out: np.ndarray, config: ThresholdConfig, min_tail: float = MIN_TAIL_SHARE,
+                        small: str = "fence") -> tuple[float, float]:
     """(threshold, center) from held-out baseline scores: the ⌈(n+1)(1-α)⌉-th smallest score, the split
     conformal rule under which a new normal item scores above it with probability at most α. A margin above
     it keeps float noise (a repeat of a normal item scoring 1e-7 instead of 0) from crossing it.
 
-    With fewer held-out items than that rule needs (it would take the largest score, and any anomaly the
-    baseline holds would set the threshold), the robust fence of the held-out scores stands in."""
+    With fewer held-out items than that rule needs, `small` says what stands in: the robust fence of the
+    held-out scores (`fence`: any anomaly the baseline holds would otherwise set the threshold), or the largest
+    held-out score (`max`: what the rule would take, the cautious choice for a detector whose small baseline
+    leaves most held-out items no residual at all, so that the fence would sit on the tie)."""
     scores = np.sort(np.asarray(held_out, dtype=np.float64))
     if not len(scores):
         return 0.0, 0.0
     n = len(scores)
     rank = int(np.ceil((n + 1) * (1.0 - config.false_alarm_rate)))
     center = float(np.median(scores))
-    if rank >= n:
+    if rank >= n and small == "fence":
         return robust_fence(scores, None, config.k, min_tail), center
-    q = float(scores[rank - 1])
+    q = float(scores[min(rank, n) - 1])
     return q + max(1e-5, 1e-4 * abs(q)), center

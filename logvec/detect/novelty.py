@@ -40,11 +40,12 @@ class NoveltyDetector(Detector):
     min_tail = 0.2
 
     def __init__(self, rare_fraction: float | None = None, order_confidence: float = 0.995, min_support: int = 20,
-                 max_reference: int = 20_000, severity: SeverityConfig | None = None,
-                 threshold: ThresholdConfig | None = None):
+                 flag_broken_invariants: bool = True, max_reference: int = 20_000,
+                 severity: SeverityConfig | None = None, threshold: ThresholdConfig | None = None):
         self.rare_fraction = rare_fraction
         self.order_confidence = order_confidence
         self.min_support = min_support
+        self.flag_broken_invariants = flag_broken_invariants
         self.max_reference = max_reference
         self.severity = severity
         self.threshold = threshold or ThresholdConfig()
@@ -197,6 +198,10 @@ class NoveltyDetector(Detector):
         scores = self._session_rarity(sample)
         if self.order_ is None:
             return scores
+        # Invariant Mining's rule: a broken invariant is an anomaly, however often the baseline broke it (up to
+        # 1 - order_confidence of its sessions: which may be its own anomalies, setting the threshold above
+        # them). Not while calibrating: the threshold is set from what the scores say alone.
+        floor = self.__dict__.get("threshold_") if getattr(self, "flag_broken_invariants", False) else None
         # (sessions × T × T) arrays: a chunk of sessions at a time keeps them to a few MB
         for start in range(0, len(sample), ORDER_CHUNK):
             part = sample.take(np.arange(start, min(start + ORDER_CHUNK, len(sample))))
@@ -204,7 +209,11 @@ class NoveltyDetector(Detector):
             v = np.where(violations, self.order_surprise_[None], 0.0).max(axis=(1, 2))
             m = np.where(missing, self.missing_surprise_[None], 0.0).max(axis=1)
             i = np.where(implied, self.implied_surprise_[None], 0.0).max(axis=(1, 2))
-            scores[start:start + len(part)] = np.maximum.reduce([scores[start:start + len(part)], v, m, i])
+            broken = np.maximum.reduce([v, m, i])
+            if floor is not None:
+                broken = np.where(violations.any(axis=(1, 2)) | missing.any(axis=1) | implied.any(axis=(1, 2)),
+                                  np.maximum(broken, floor), broken)
+            scores[start:start + len(part)] = np.maximum(scores[start:start + len(part)], broken)
         return scores
 
     # ------------------------------------------------------------ explain

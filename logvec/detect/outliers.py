@@ -18,6 +18,10 @@ class VectorDetector(Detector):
     """Shared fit/score/explain plumbing; subclasses implement `_fit_rows` and `_score_rows`."""
 
     kind = "distance"
+    # On a baseline too small for the held-out quantile most held-out items sit in the fitted neighbourhood
+    # (no residual, a repeat at distance 0), so a fence would sit on that tie and flag any new combination of
+    # known steps; the largest held-out distance is the cautious threshold. New templates are novelty's to flag.
+    small_baseline = "max"
 
     def __init__(self, threshold: ThresholdConfig | None = None, max_reference: int = 20_000) -> None:
         self.threshold = threshold or ThresholdConfig()
