@@ -137,7 +137,7 @@ class SentenceVectorizer(BaseVectorizer):
 
     @staticmethod
     def prepare(text: str) -> str:
-        """Masked text reads better to a language model without the angle brackets: <IP> -> ip."""
+        """Masked text reads better to a language model without the angle brackets: <HOST> -> host."""
         return _PLACEHOLDER.sub(lambda m: m.group(1).lower(), text)
 
     def encode_raw(self, texts: list[str]) -> np.ndarray:
