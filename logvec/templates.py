@@ -196,7 +196,7 @@ class TemplateMiner:
             return self.drain.add_log_message(masked)
         drain, counter = self.drain, self.drain.clusters_counter
         cid = online_id(masked)
-        while cid in drain.id_to_cluster:  # another line's id (a hash collision): the next free one
+        while cid in drain.id_to_cluster or cid in self._split_key:  # taken (a hash collision): the next free one
             cid += 1
         drain.clusters_counter = cid - 1  # Drain numbers a new cluster counter + 1
         try:

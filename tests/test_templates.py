@@ -192,3 +192,15 @@ def test_online_ids_step_over_a_taken_id(monkeypatch):
     ids = miner.update(["disk full on node <ID>", "connection reset by peer <IP>", "disk full on node <ID>"])
     assert ids.tolist() == [2**40 + 7, 2**40 + 8, 2**40 + 7]
     assert miner.template(2**40 + 8) == "connection reset by peer <IP>"
+
+
+def test_a_new_template_online_steps_over_a_split_word_s_id(monkeypatch):
+    import logvec.templates as templates
+
+    miner = TemplateMiner(TemplatesConfig(variable_min_values=4))
+    miner.update(["job <NUM> is in state Running", "job <NUM> is in state Queued"])
+    miner.learn_online()
+    monkeypatch.setattr(templates, "online_id", lambda masked: 2**40 + 7)  # every id hashes alike
+    failed, disk = miner.update(["job <NUM> is in state Failed", "disk full on node <NUM>"]).tolist()
+    assert failed == 2**40 + 7 and disk == 2**40 + 8
+    assert [miner.template(failed), miner.template(disk)] == ["job <NUM> is in state Failed", "disk full on node <NUM>"]
