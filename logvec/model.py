@@ -53,8 +53,8 @@ class Model:
         redactor = Redactor(config.redact)
         records = concat([parser.parse(redactor.redact_batch(raw))[0] for raw in raw_batches])
         records.masked = masker.mask(records.messages)
-        records.template_ids = miner.update(records.masked)
-        miner.learn_online()
+        records.template_ids = miner.update(records.masked)  # one call: every id is already the merged one
+        miner.learn_online().pop_merges()
         vectorizer = make_vectorizer(config.vectorizer).fit(records.masked)
         model = cls(miner, vectorizer, make_detector(config.detector))
         if model.detector is not None:
@@ -84,6 +84,17 @@ class Model:
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         return model, records
+
+    def follow_merges(self) -> None:
+        """Templates the miner merged since the last call (after the fit: a word slot that reached
+        `variable_min_values`, or `merge_min_variants` templates): the line and session detectors' counts and
+        the rate model follow them to the merged id."""
+        merges = self.miner.pop_merges()
+        if not merges:
+            return
+        for part in (self.detector, self.session_detector, self.rate):
+            if part is not None:
+                part.merge_templates(merges)
 
     def line_sample(self, records: RecordBatch, vectors: Vectors) -> Sample:
         return Sample(vectors, None, records.messages, self.vectorizer.feature_names(), self.miner.template,

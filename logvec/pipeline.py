@@ -561,6 +561,7 @@ def prepare_batch(raw: RawBatch, redactor: Redactor, parser: Parser, masker: Mas
     dead = raw.dead + dead
     records.masked = timed("mask", masker.mask, records.messages)
     records.template_ids = timed("template", model.miner.update, records.masked)
+    model.follow_merges()
     records.templates = model.miner.templates(records.template_ids)
     vectors = timed("vectorize", model.vectorizer.transform_unique, records.masked)
     det = timed("detect", model.detect_lines, records, vectors)

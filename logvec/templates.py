@@ -70,11 +70,13 @@ class TemplateMiner:
         self._values: dict[tuple[int, int], set[str] | None] = {}
         self._split: dict[int, dict[tuple, int]] = {}  # cluster id -> {((position, word), ...): event id}
         self._split_key: dict[int, tuple[int, tuple]] = {}  # event id -> (cluster id, key)
+        self._merges: set[int] = set()  # ids merged into another since `pop_merges` last asked
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         if "_origin" not in state:  # saved before words were split: its clusters keep their ids
             self._init_split()
+        self.__dict__.setdefault("_merges", set())
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -109,6 +111,7 @@ class TemplateMiner:
         root = min(roots)
         for c in group | roots:
             self._alias[c] = root
+        self._merges |= (group | roots) - {root}
         for c, r in list(self._alias.items()):  # keep every alias pointing at a root
             if r in roots:
                 self._alias[c] = root
@@ -185,6 +188,14 @@ class TemplateMiner:
             rest = tuple((j, w) for j, w in key if j != pos)
             target = cid if not rest else subs.get(rest) or self._split_id(cid, rest)
             self._alias[event] = self._canonical(target)
+            self._merges.add(event)
+
+    def pop_merges(self) -> dict[int, int]:
+        """The ids merged into another since the last call, each with the id its lines carry now, so that
+        what was counted per template at the fit (rarity, rates) follows them; then forgets them."""
+        merges = {old: self._canonical(old) for old in self._merges}
+        self._merges = set()
+        return {old: root for old, root in merges.items() if old != root}
 
     def learn_online(self) -> "TemplateMiner":
         """From now on new templates take ids derived from their first line (see the module docstring)."""

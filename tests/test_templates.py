@@ -204,3 +204,41 @@ def test_a_new_template_online_steps_over_a_split_word_s_id(monkeypatch):
     failed, disk = miner.update(["job <NUM> is in state Failed", "disk full on node <NUM>"]).tolist()
     assert failed == 2**40 + 7 and disk == 2**40 + 8
     assert [miner.template(failed), miner.template(disk)] == ["job <NUM> is in state Failed", "disk full on node <NUM>"]
+
+
+def test_counts_and_rates_follow_a_merge_after_the_fit():
+    """A slot saw three words in the baseline; the fourth arrives after the fit and the four templates become
+    one. The detector's baseline counts and the rate model's rates of the three follow to the merged id, or
+    the merged template would look as rare as its first word and its stream as a storm of that word's rate."""
+    from datetime import datetime, timedelta, timezone
+
+    from logvec.config import load_pipeline
+    from logvec.model import Model
+    from logvec.parse import Parser
+    from logvec.pipeline import prepare_batch
+    from logvec.redact import Redactor
+    from tests.support import PIPELINES, raw_batches
+
+    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    tables = ["inventory", "invoices", "orders", "carts"]
+    lines = []
+    for i in range(6000):
+        ts = (start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z")
+        if i % 20 == 0:
+            lines.append(f"{ts} ERROR db: deadlock detected on the table {tables[(i // 20) % 3]} rolled back")
+        else:
+            lines.append(f"{ts} INFO api: request {i} served in {i % 97} ms")
+    config = load_pipeline(PIPELINES / "default.yaml")
+    model, baseline = Model.fit(config, raw_batches(lines, "baseline"))
+    ids = {t: int(model.miner.match([f"deadlock detected on the table {t} rolled back"])[0]) for t in tables[:3]}
+    assert len(set(ids.values())) == 3  # three words, three templates
+    count = {t: model.detector.counts_[i] for t, i in ids.items()}
+    rate = {t: model.rate.expected_[("db", i)] for t, i in ids.items()}
+    later = [f"2026-11-01T02:00:0{j}Z ERROR db: deadlock detected on the table carts rolled back" for j in range(3)]
+    records, _, _ = prepare_batch(raw_batches(later, "later")[0], Redactor(config.redact), Parser(config.parse),
+                                  Masker(config.masking), model)
+    merged = int(records.template_ids[0])
+    assert model.miner.template(merged) == "deadlock detected on the table <*> rolled back"
+    assert model.detector.counts_[merged] == sum(count.values())
+    assert model.rate.expected_[("db", merged)] == pytest.approx(sum(rate.values()))
+    assert not (set(ids.values()) - {merged}) & set(model.detector.counts_)  # the old ids are gone

@@ -176,6 +176,9 @@ class Detector:
     def _after_threshold(self, sample: Sample) -> None:
         """Work that needs the threshold (which baseline rows are normal, for explanations)."""
 
+    def merge_templates(self, merges: dict[int, int]) -> None:
+        """Templates merged after the fit (old id -> new id); a detector counting per template follows."""
+
     def held_out_scores(self, sample: Sample, folds: int) -> np.ndarray:
         """Each baseline item scored by a copy fitted on the other folds."""
         fold = fold_assignment(len(sample), folds)

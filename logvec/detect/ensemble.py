@@ -69,6 +69,10 @@ class EnsembleDetector(Detector):
     def score(self, sample: Sample) -> np.ndarray:
         return self.detect(sample).scores
 
+    def merge_templates(self, merges: dict[int, int]) -> None:
+        for m in self.members:
+            m.merge_templates(merges)
+
     def explain(self, sample: Sample, idx: np.ndarray, scores: np.ndarray) -> list[list[Explanation]]:
         d = self.detect(sample.take(idx))
         return [d.explanations.get(j, []) for j in range(len(idx))]

@@ -70,6 +70,13 @@ class NoveltyDetector(Detector):
             self._fit_order(sample)
         return self
 
+    def merge_templates(self, merges: dict[int, int]) -> None:
+        """Templates merged after the fit (old id -> the id their lines carry now): the baseline counts of
+        the old ids are the new one's too, or the merged template would look as rare as its first word."""
+        for old, new in merges.items():
+            if old in self.counts_:
+                self.counts_[new] = self.counts_.get(new, 0) + self.counts_.pop(old)
+
     def _set_threshold(self, sample: Sample) -> None:
         if self.rare_fraction is None:
             return super()._set_threshold(sample)

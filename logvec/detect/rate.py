@@ -116,6 +116,23 @@ class RateModel:
             if dist(low).cdf(0) < self.p_value:  # steady and frequent: an empty window would be news
                 self.drop_low_[key] = low
 
+    def merge_templates(self, merges: dict[int, int]) -> None:
+        """Templates merged after the fit (old id -> the id their lines carry now): per service, the new id's
+        rate is the sum of theirs, so the merged stream is not a storm of the first word's rate, nor a
+        stopped old id a drop. Its limits add up (each is a bound on its own count, so the sum bounds the
+        total); the most dispersed of them stands for the whole."""
+        for (service, tid) in [k for k in self.expected_ if k[1] in merges]:
+            old, new = (service, tid), (service, merges[tid])
+            self.expected_[new] = self.expected_.get(new, 0.0) + self.expected_.pop(old)
+            sizes = [s for s in (self.size_.pop(old, None), self.size_.get(new)) if s is not None]
+            self.size_[new] = min(sizes) if sizes else None
+            limit = self.storm_at_.pop(old, None)
+            if limit is not None:
+                self.storm_at_[new] = self.storm_at_.get(new, 0) + limit
+            low = self.drop_low_.pop(old, None)
+            if low is not None:
+                self.drop_low_[new] = self.drop_low_.get(new, 0.0) + low
+
     def is_drop(self, key: tuple[str, int], observed: int, window_lines: int) -> bool:
         """A closed window's count of a watched pair is a drop when its distribution, at the bottom of the
         baseline's rate scaled by how many lines this stream had in the window, puts it below `p_value`. The
