@@ -386,9 +386,10 @@ class ThresholdConfig(_Strict):
     others, and the threshold is the conformal quantile of those held-out scores that `false_alarm_rate` of
     normal items exceed. "Unusual" is then measured against normal items the detector did not memorize (an
     in-sample score of a repeated item is 0 and says nothing about an unseen normal one). A baseline of fewer
-    than 1/false_alarm_rate items cannot pin that quantile: the robust rule on the held-out scores stands in,
-    which a few anomalies in the baseline barely move. `robust`: in-sample
-    median + k × robust spread (MAD); `quantile`: that in-sample quantile; `contamination`: flag that share.
+    than 1/false_alarm_rate items cannot pin that quantile: the robust rule on the held-out scores stands in
+    for novelty (a few anomalies in the baseline barely move it), their largest for the distance detectors
+    (most of their held-out scores tie at 0 on a small baseline). `robust`: in-sample median + k × robust
+    spread (MAD); `quantile`: that in-sample quantile; `contamination`: flag that share.
     """
 
     method: Literal["holdout", "robust", "quantile", "contamination"] = "holdout"
