@@ -129,8 +129,9 @@ class Masker:
                 unseen = set(tokens).difference(cache)
             new = list(unseen)
             masked = _LIST.sub(r"\1", self.builtin.sub(self._builtin_repl, "\n".join(new)))  # type: ignore[union-attr]
-            out: list[str | None] = list(masked.split("\n"))
+            parts = masked.split("\n")
+            out: list[str | None] = list(parts)
             if not keep_digits and _KEPT_DIGIT.search(masked):  # usually none: one scan of the whole run
-                out = [None if _KEPT_DIGIT.search(o) else o for o in masked.split("\n")]
+                out = [None if _KEPT_DIGIT.search(o) else o for o in parts]
             cache.update(zip(new, out))
         return itemgetter(*tokens)(cache) if len(tokens) > 1 else (cache[tokens[0]],)  # one C call

@@ -54,7 +54,8 @@ class Model:
         records = concat([parser.parse(redactor.redact_batch(raw))[0] for raw in raw_batches])
         records.masked = masker.mask(records.messages)
         records.template_ids = miner.update(records.masked)  # one call: every id is already the merged one
-        miner.learn_online().pop_merges()
+        miner.pop_merges()  # so the fit's own merges are not replayed onto the detectors
+        miner.learn_online()
         vectorizer = make_vectorizer(config.vectorizer).fit(records.masked)
         model = cls(miner, vectorizer, make_detector(config.detector))
         if model.detector is not None:
