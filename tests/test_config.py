@@ -44,7 +44,11 @@ def test_unknown_key_names_file_and_key_path(tmp_path):
     ("parse:\n  type: regex\n  patterns: ['(?P<message>[unclosed']\n",
      r"parse\.patterns: .*patterns\[0\] is not a valid regex"),
     ("parse:\n  type: regex\n  patterns: ['^(?P<level>\\w+) .*$']\n", "no named group 'message'"),
-], ids=["bad value", "unknown vectorizer type", "invalid regex", "pattern without message group"])
+    ("templates:\n  variable_min_values: -1\n", r"templates\.variable_min_values: .*greater than or equal to 0"),
+    ("session:\n  key: 'x'\n  detector: {type: novelty, flag_broken_invariants: maybe}\n",
+     r"session\.detector\.flag_broken_invariants: .*valid boolean.*maybe"),
+], ids=["bad value", "unknown vectorizer type", "invalid regex", "pattern without message group",
+        "negative word count", "not a boolean"])
 def test_bad_pipelines_name_the_key_and_the_problem(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_pipeline(write(tmp_path, text))
