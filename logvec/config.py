@@ -701,6 +701,10 @@ class RunConfig(_Strict):
     batch_size: int = Field(4096, ge=1, le=1_000_000)
     """lines a batch: every stage works on a batch at once"""
     warmup_lines: int = Field(20_000, ge=1, description="lines used to fit on a fresh data directory")
+    text_processes: Literal["auto"] | Annotated[int, Field(ge=0, le=64)] = "auto"
+    """worker processes that redact, parse and mask the next batches while the main process stores this one
+    (0: all in the main process); auto: one a core, up to 4, for files and stdin on a machine with more than
+    one core, 0 for Kafka (its workers scale with `--workers`)"""
     data_dir: str = Field(".logvec", description="model, store and dead letters; --data-dir overrides")
     stall_timeout: Duration = Field(
         "10m", validate_default=True,

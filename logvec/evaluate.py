@@ -16,13 +16,11 @@ import numpy as np
 from logvec.config import PipelineConfig, SessionConfig
 from logvec.detect.base import append_reason
 from logvec.detect.rate import storm_score
-from logvec.masking import Masker
-from logvec.model import Model, session_keys
-from logvec.parse import Parser
-from logvec.redact import Redactor
+from logvec.model import Model
 from logvec.pipeline import prepare_batch
 from logvec.sessions import Sessions
 from logvec.sources import iter_file_batches
+from logvec.textstages import TextStages
 
 _POSITIVE = {"1", "anomaly", "anomalous", "abnormal", "true", "yes"}
 _NEGATIVE = {"0", "normal", "false", "no"}
@@ -128,8 +126,7 @@ def evaluate(config: PipelineConfig, train: list[str], test: list[str], labels_p
     fit_seconds = time.perf_counter() - t0
 
     t1 = time.perf_counter()
-    redactor, masker = Redactor(config.redact), Masker(config.masking)
-    parser = Parser(config.parse, session_keys(config))
+    text = TextStages(config)
     line_no: list[int] = []
     scores, flagged, reasons, sess, tids = [], [], [], [], []
     rates = model.rate_tracker()
@@ -138,7 +135,7 @@ def evaluate(config: PipelineConfig, train: list[str], test: list[str], labels_p
     n_test = 0
     for raw in _lines(test, config):
         n_test += len(raw)
-        records, _, _ = prepare_batch(raw, redactor, parser, masker, model)
+        records, _, _ = prepare_batch(raw, text, model)
         if rates is not None:
             update = rates.apply(records, model.line_threshold)
             recalled += update.recalled

@@ -24,7 +24,8 @@ from logvec.masking import Masker
 from logvec.parse import Parser
 from logvec.redact import Redactor
 from logvec.records import RawBatch, RecordBatch
-from logvec.sessions import SessionFeaturizer, SessionKeys, Sessions
+from logvec.sessionkeys import SessionKeys
+from logvec.sessions import SessionFeaturizer, Sessions
 from logvec.templates import TemplateMiner
 from logvec.vectorize import BaseVectorizer, Vectors, make_vectorizer
 

@@ -15,7 +15,7 @@ import orjson
 from logvec.config import ParseConfig
 from logvec.deadletter import DeadLetter
 from logvec.records import RawBatch, RecordBatch
-from logvec.sessions import SessionKeys
+from logvec.sessionkeys import SessionKeys
 from logvec.timeparse import TimestampParser
 
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -24,27 +25,32 @@ from logvec.errors import NotFittedError
 from logvec.health import WORKER, Health
 from logvec.incidents.feedback import FEEDBACK_POLL_S, Suppressions
 from logvec.incidents.tracker import IncidentTracker
-from logvec.masking import Masker
 from logvec.metrics import (
-    INCIDENTS_OPEN,
-    INCIDENTS_OPENED,
     ANOMALIES,
     ANOMALIES_BY_KIND,
     ANOMALIES_BY_SERVICE,
     DEAD_LETTERS,
+    INCIDENTS_OPEN,
+    INCIDENTS_OPENED,
     RECORDS_PROCESSED,
     SERVICE_LABELS,
     STAGE_SECONDS,
     STORE_WRITE_SECONDS,
 )
-from logvec.model import Model, ModelError, session_keys
-from logvec.parse import Parser
-from logvec.redact import Redactor
+from logvec.model import Model, ModelError
 from logvec.records import RawBatch, RecordBatch
 from logvec.registry import Registry, RegistryError, activate, open_registry, who
 from logvec.sessions import ClosedSession, SessionTracker
 from logvec.store import Store, open_store
 from logvec.store.base import SessionRow, StoreUnavailableError
+from logvec.textstages import (
+    POOL_AT_ONCE_BYTES,
+    TextPool,
+    TextResult,
+    TextStages,
+    count_redactions,
+    resolve_processes,
+)
 from logvec.vectorize import Vectors
 
 log = logging.getLogger("logvec.run")
@@ -118,9 +124,8 @@ class Runner:
         self.data_dir = Path(data_dir or config.run.data_dir)
         self.model_dir = self.data_dir / "model"  # this worker's working copy of the active version
         self.registry: Registry = open_registry(config, self.data_dir)
-        self.parser = Parser(config.parse, session_keys(config))
-        self.redactor = Redactor(config.redact)
-        self.masker = Masker(config.masking)
+        self.text = TextStages(config)  # redact, parse, mask: here, or in `run.text_processes` worker processes
+        self.parser, self.redactor, self.masker = self.text.parser, self.text.redactor, self.text.masker
         self._dead_letters: DeadLetterSink | None = None  # opened at the first letter (`fit` needs no Kafka)
         self.alerts = None
         if config.alerts is not None:
@@ -168,14 +173,22 @@ class Runner:
             for d in letters:
                 DEAD_LETTERS.labels(reason_kind(d.reason)).inc()
 
-    def prepare(self, raw: RawBatch) -> tuple[RecordBatch, Vectors]:
-        """Parse, mask, template, vectorize and score one batch (no writes but dead letters)."""
+    def prepare(self, raw: RawBatch, text: TextResult | None = None) -> tuple[RecordBatch, Vectors]:
+        """Parse, mask, template, vectorize and score one batch (no writes but dead letters); `text`: the
+        batch's text stages when a worker process has done them."""
         if self.model is None:
             raise NotFittedError("no model yet: fit one (logvec fit) or let run fit on its warm-up lines")
-        records, vectors, dead = prepare_batch(raw, self.redactor, self.parser, self.masker, self.model,
-                                               self._timed)
-        self._dead(dead)
-        return records, vectors
+        if text is None:
+            text = self.text.apply(raw)
+        else:
+            count_redactions(text)  # counted in the worker's own registry, which nothing serves
+        for stage, seconds in text.seconds.items():
+            self.summary.stage_seconds[stage] = self.summary.stage_seconds.get(stage, 0.0) + seconds
+            STAGE_SECONDS.labels(stage).observe(seconds)
+        self.summary.blank += text.blank
+        self._dead(text.dead)
+        records = text.records
+        return records, model_stages(records, self.model, self._timed)
 
     @property
     def rates(self) -> RateTracker | None:
@@ -245,9 +258,9 @@ class Runner:
         INCIDENTS_OPENED.inc(len(tracker.opened))
         INCIDENTS_OPEN.set(tracker.still_open)
 
-    def process(self, raw: RawBatch) -> RecordBatch:
+    def process(self, raw: RawBatch, text: TextResult | None = None) -> RecordBatch:
         """Prepare, store and alert one batch; when this returns, the batch is durable and may be committed."""
-        records, vectors = self.prepare(raw)
+        records, vectors = self.prepare(raw, text)
         tracker, model = self.rates, self.model
         rates = None
         marks = self.suppressions()
@@ -452,12 +465,18 @@ class Runner:
         self._first_data = None
         last_save = last_look = time.monotonic()
         stopped = False
+        processes = resolve_processes(self.config)
+        pool = TextPool(self.config, processes) if processes else None
+        if pool is not None and (getattr(batches, "size", None) or 0) >= POOL_AT_ONCE_BYTES:
+            pool.start()
+            pool.after_lines = 0
+        stream = self._text_stages(self._with_warmup(self._timed_source(batches), should_stop), pool)
         try:
             with small_matrices():
-                for raw in self._with_warmup(self._timed_source(batches), should_stop):
+                for raw, text in stream:
                     self.health.set_ready()  # a model is there and batches flow
                     if len(raw) or raw.dead:
-                        self.process(raw)
+                        self.process(raw, text)
                         if commit is not None:
                             commit(raw)
                         s.active_seconds = time.perf_counter() - (self._first_data or start)
@@ -482,13 +501,34 @@ class Runner:
                     self._rate_results([], self._rates.close_all())
                 self.update_incidents(finish=not stopped)
         finally:
+            stream.close()
+            if pool is not None:
+                pool.close()
             if self.model is not None:
                 self.model.save(self.model_dir)  # templates learned during the run
         s.seconds = time.perf_counter() - start
-        s.blank = self.parser.blank
         s.templates = self.model.miner.n_templates if self.model else 0
         s.sessions_open = len(self.sessions) if self.sessions is not None else 0
         return s
+
+    def _text_stages(self, batches: Iterator[RawBatch],
+                     pool: TextPool | None) -> Generator[tuple[RawBatch, TextResult | None], None, None]:
+        """Each batch with its text stages' result, or None where the main process is to do them: all of them
+        without a pool, else the pool's first `after_lines` lines (the workers start half-way). The first
+        batch is always read here: reading it fits the model when there is none, which is the main process's
+        work."""
+        seen = 0
+        for raw in batches:
+            if pool is not None and not seen and not pool.after_lines:
+                yield from pool.map(chain([raw], batches))
+                return
+            yield raw, None
+            seen += len(raw)
+            if pool is not None and seen >= pool.after_lines // 2:
+                pool.start()
+            if pool is not None and seen >= pool.after_lines:
+                yield from pool.map(batches)
+                return
 
     def _timed_source(self, batches: Iterable[RawBatch]) -> Iterator[RawBatch]:
         """Time spent waiting for the source (reading files, polling and decoding Kafka), as stage `source`."""
@@ -551,15 +591,18 @@ def _untimed(stage: str, fn: Callable, *args):
     return fn(*args)
 
 
-def prepare_batch(raw: RawBatch, redactor: Redactor, parser: Parser, masker: Masker, model: Model,
-                  timed: Callable = _untimed) -> tuple[RecordBatch, Vectors, list]:
+def prepare_batch(raw: RawBatch, text: TextStages, model: Model) -> tuple[RecordBatch, Vectors, list]:
     """The per-batch stages, shared by `logvec run` and `logvec eval`: redact → parse → mask → template →
     vectorize → detect. Returns the records (scores, flags and explanations filled in), their vectors, and
-    the dead letters (the source's and the parser's). `timed(stage, fn, *args)` wraps each stage (metrics)."""
-    raw = timed("redact", redactor.redact_batch, raw)
-    records, dead = timed("parse", parser.parse, raw)
-    dead = raw.dead + dead
-    records.masked = timed("mask", masker.mask, records.messages)
+    the dead letters (the source's and the parser's)."""
+    done = text.apply(raw)
+    return done.records, model_stages(done.records, model), done.dead
+
+
+def model_stages(records: RecordBatch, model: Model, timed: Callable = _untimed) -> Vectors:
+    """The stages after the text ones, which hold the model's state and see batches in order: template →
+    vectorize → detect. Fills in the records' templates, scores, flags and explanations; returns their
+    vectors. `timed(stage, fn, *args)` wraps each stage (metrics)."""
     records.template_ids = timed("template", model.miner.update, records.masked)
     model.follow_merges()
     records.templates = model.miner.templates(records.template_ids)
@@ -568,7 +611,7 @@ def prepare_batch(raw: RawBatch, redactor: Redactor, parser: Parser, masker: Mas
     records.scores, records.is_anomaly, records.reasons = det.scores, det.is_anomaly, det.reasons
     records.kinds = det.kinds
     records.explanations = det.explanations
-    return records, vectors, dead
+    return vectors
 
 
 def _dead_letter_topic(config: PipelineConfig) -> str | None:

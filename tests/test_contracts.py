@@ -14,11 +14,11 @@ from logvec.detect.base import ANOMALY_KINDS
 from logvec.errors import NotFittedError
 from logvec.masking import Masker
 from logvec.model import Model
-from logvec.parse import Parser
-from logvec.redact import Redactor
 from logvec.pipeline import prepare_batch
 from logvec.records import RawBatch
-from logvec.sessions import SessionKeys, Sessions
+from logvec.sessionkeys import SessionKeys
+from logvec.sessions import Sessions
+from logvec.textstages import TextStages
 from logvec.vectorize import VECTORIZERS
 
 
@@ -74,8 +74,7 @@ def samples(shared_data):
     config = parse_pipeline({"parse": {"type": "plain"}, "session": {"key": r"(blk_-?\d+)"}})
     model, base = Model.fit(config, [RawBatch(lines[:3000], [f"t:{i}" for i in range(3000)])])
     test, vectors, _ = prepare_batch(RawBatch(lines[3000:], [f"s:{i}" for i in range(len(lines) - 3000)]),
-                                     Redactor(config.redact), Parser(config.parse, None), Masker(config.masking),
-                                     model)
+                                     TextStages(config), model)
     keys = SessionKeys(config.session)
 
     def session_sample(recs):

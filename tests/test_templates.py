@@ -214,9 +214,8 @@ def test_counts_and_rates_follow_a_merge_after_the_fit():
 
     from logvec.config import load_pipeline
     from logvec.model import Model
-    from logvec.parse import Parser
     from logvec.pipeline import prepare_batch
-    from logvec.redact import Redactor
+    from logvec.textstages import TextStages
     from tests.support import PIPELINES, raw_batches
 
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
@@ -235,8 +234,7 @@ def test_counts_and_rates_follow_a_merge_after_the_fit():
     count = {t: model.detector.counts_[i] for t, i in ids.items()}
     rate = {t: model.rate.expected_[("db", i)] for t, i in ids.items()}
     later = [f"2026-11-01T02:00:0{j}Z ERROR db: deadlock detected on the table carts rolled back" for j in range(3)]
-    records, _, _ = prepare_batch(raw_batches(later, "later")[0], Redactor(config.redact), Parser(config.parse),
-                                  Masker(config.masking), model)
+    records, _, _ = prepare_batch(raw_batches(later, "later")[0], TextStages(config), model)
     merged = int(records.template_ids[0])
     assert model.miner.template(merged) == "deadlock detected on the table <*> rolled back"
     assert model.detector.counts_[merged] == sum(count.values())

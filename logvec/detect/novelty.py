@@ -241,8 +241,9 @@ class NoveltyDetector(Detector):
                 rare = c == 0 or c / self.n_ < rare_below
                 if rare or weights is not None:  # a line's one template is always named
                     text = sample.template_text(t)
+                    # the rarest words, ties in word order (the same reason in every process)
                     words = sorted({w for w in _WORD.findall(text) if self.word_counts_.get(w, 0) / self.n_
-                                    < rare_below}, key=lambda w: self.word_counts_.get(w, 0))[:5]
+                                    < rare_below}, key=lambda w: (self.word_counts_.get(w, 0), w))[:5]
                     evidence.append(f"template {text!r} in {c} of {self.n_} baseline {unit}"
                                     + (f", rare words: {', '.join(words)}" if words else ""))
                 if rare:

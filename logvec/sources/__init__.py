@@ -8,9 +8,9 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from logvec.config import FileSourceConfig, PipelineConfig
 from logvec.records import RawBatch
-from logvec.sources.files import iter_file_batches, iter_stream_batches
+from logvec.sources.files import expand_paths, iter_file_batches, iter_stream_batches
 
-__all__ = ["open_source", "iter_file_batches", "iter_stream_batches", "Source", "IteratorSource",
+__all__ = ["open_source", "input_size", "iter_file_batches", "iter_stream_batches", "Source", "IteratorSource",
            "KafkaUnavailableError"]
 
 
@@ -33,8 +33,9 @@ class Source(Protocol):
 class IteratorSource:
     """Batches from an iterator; files and stdin have nothing to commit."""
 
-    def __init__(self, batches: Iterator[RawBatch]) -> None:
+    def __init__(self, batches: Iterator[RawBatch], size: int | None = None) -> None:
         self._batches = batches
+        self.size = size  # bytes to read, when known (files read once): a run sizes its work by it
 
     def __iter__(self) -> Iterator[RawBatch]:
         return iter(self._batches)
@@ -59,7 +60,20 @@ def open_source(
         from logvec.sources.kafka import KafkaSource
 
         return KafkaSource(config.source, config.parse.max_line_size, idle_exit=idle_exit)
-    return IteratorSource(_batches(config, inputs, follow, idle_exit, sys.stdin.buffer))
+    return IteratorSource(_batches(config, inputs, follow, idle_exit, sys.stdin.buffer),
+                          input_size(config, inputs, follow))
+
+
+def input_size(config: PipelineConfig, inputs: list[str] | None, follow: bool | None) -> int | None:
+    """The bytes of the files a run will read once (None for stdin and for files followed as they grow)."""
+    if inputs == ["-"] or (not inputs and config.source.type != "file"):
+        return None
+    src = config.source
+    paths = list(inputs) if inputs else src.paths if isinstance(src, FileSourceConfig) else []
+    following = follow if follow is not None else (not inputs and isinstance(src, FileSourceConfig) and src.follow)
+    if following or not paths:
+        return None
+    return sum(p.stat().st_size for p in expand_paths(paths) if p.is_file())
 
 
 def _batches(config: PipelineConfig, inputs: list[str] | None, follow: bool | None, idle_exit: float | None,

@@ -4,6 +4,8 @@ Layout of the directory:
 * `records.sqlite` — one row per record (metadata, anomaly fields) keyed by the stable record id, so writing
   the same input twice stores it once; each row points at its vector by row number, and at its template,
   whose text is kept once (the latest Drain gave it) in `templates`.
+  Beside the rows, two lists kept a write at a time instead of indexes on every row (each says why):
+  which records hold each vector (`postings.py`), and each write's span of time (`spans.py`).
 * `vectors.f32` — distinct vectors, float32, appended. Log lines repeat their shape, so a million lines
   usually share a few thousand vectors: storing each distinct vector once keeps the store small and the
   search fast. Identity is a hash of the vector's bytes.
@@ -14,7 +16,8 @@ Layout of the directory:
 
 A filtered search first finds the vectors that have a record passing the filters: from `vec_facets` (each
 distinct vector, service and level once) for service and level, along the partial index of anomalous records
-for `anomalies_only`, along the time index for a time range — never by reading every record.
+for `anomalies_only`, from the rowids of the writes whose time span meets a time range (`spans.py`) — never
+by reading every record.
 
 Several processes may write one directory (workers of one consumer group on one machine): each write is one
 SQLite `BEGIN IMMEDIATE` transaction, and new vectors are appended to `vectors.f32` only while it is held, at
@@ -43,6 +46,7 @@ from logvec.filelock import FileLock
 from logvec.incidents.feedback import NormalMark
 from logvec.incidents.incident import Anomaly, Incident
 from logvec.records import RecordBatch
+from logvec.store import postings, spans
 from logvec.store.base import (
     MAX_ANOMALIES,
     Hit,
@@ -79,8 +83,6 @@ CREATE TABLE IF NOT EXISTS records (
     anomaly_kinds TEXT,
     writes INTEGER NOT NULL DEFAULT 1  -- times this id was stored: above 1, a redelivery or a rerun
 );
-CREATE INDEX IF NOT EXISTS records_vec ON records(vec);
-CREATE INDEX IF NOT EXISTS records_ts ON records(ts);
 CREATE INDEX IF NOT EXISTS records_anomalous_vec ON records(vec) WHERE is_anomaly = 1;
 CREATE INDEX IF NOT EXISTS records_anomalous_ts ON records(ts) WHERE is_anomaly = 1;
 CREATE TABLE IF NOT EXISTS vecs (hash BLOB PRIMARY KEY, row INTEGER NOT NULL);
@@ -145,10 +147,12 @@ _UPSERT = _UPSERT_INTO + _ROW + _ON_CONFLICT
 ROWS_PER_INSERT = 1000
 _UPSERT_MANY = _UPSERT_INTO + ", ".join([_ROW] * ROWS_PER_INSERT) + _ON_CONFLICT
 
-# Records sharing the vector a search ranks are read most recently stored first along `records_vec` (an index
-# keeps equal keys in rowid order), this many at most, and the one whose message equals the query's is put
-# first among them: the search costs the same whether a shape was seen ten times or ten million.
+# Records sharing the vector a search ranks are read most recently stored first (from `postings.py`'s lists,
+# or the partial index of anomalous records), this many at most, and the one whose message equals the query's
+# is put first among them: the search costs the same whether a shape was seen ten times or ten million.
 TIE_WINDOW = 1000
+# `neighbours` looks for a record's neighbours this far on each side first, then 16 times as far, and so on
+NEIGHBOUR_WINDOW_S = 60.0
 
 # The writer checkpoints only when the checkpointer thread falls this far behind (256 MiB of log).
 WAL_SAFETY_PAGES = 65536
@@ -161,12 +165,19 @@ _FLAG_RECORD = ("UPDATE records SET is_anomaly = 1, "
                 "ELSE anomaly_kinds || ',' || ? END WHERE id = ?")
 
 
-def _tied_records_sql(where: str) -> str:
-    """The records of one vector row that pass the filters: the `TIE_WINDOW` stored last, read backwards along
-    `records_vec` without sorting them all, then the one with the query's message first and the newest.
-    Parameters: the row, the filters' values, the window, the message, how many."""
-    return (f"SELECT * FROM (SELECT {_COLUMNS} FROM records WHERE vec = ?" + (f" AND {where}" if where else "")
-            + " ORDER BY rowid DESC LIMIT ?) ORDER BY (message = ?) DESC, ts DESC LIMIT ?")
+def _tied_anomalies_sql(where: str) -> str:
+    """The anomalous records of one vector row that pass the filters: the `TIE_WINDOW` stored last, read
+    backwards along the partial index of anomalous records, then the one with the query's message first and
+    the newest. Parameters: the row, the filters' values, the window, the message, how many."""
+    return (f"SELECT * FROM (SELECT {_COLUMNS} FROM records WHERE vec = ? AND {where}"
+            " ORDER BY rowid DESC LIMIT ?) ORDER BY (message = ?) DESC, ts DESC LIMIT ?")
+
+
+def _tied_first(rows: list[tuple], message: str, window: int) -> list[tuple]:
+    """Rows of `_COLUMNS` plus rowid: the `window` stored last, the one with `message` first, then the newest
+    (what `_tied_anomalies_sql` orders in SQL)."""
+    newest = sorted(rows, key=lambda r: -r[-1])[:window]
+    return [r[:-1] for r in sorted(newest, key=lambda r: (r[4] != message, -math.inf if r[1] is None else -r[1]))]
 
 
 def _row_hash(row: np.ndarray) -> bytes:
@@ -189,16 +200,23 @@ class LocalStore:
         with FileLock(self.path / "open.lock"):  # switching to WAL fails at once, not after a wait, if raced
             self._db.execute("PRAGMA journal_mode=WAL")
             with self._write():
-                had_facets = self._db.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vec_facets'").fetchone()
+                had_facets, had_postings, had_spans = (self._db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+                    for name in ("vec_facets", "postings", "spans"))
                 columns = {r[1] for r in self._db.execute("PRAGMA table_info(records)")}
                 if columns and "anomaly_kinds" not in columns:  # a store written before records had kinds
                     self._db.execute("ALTER TABLE records ADD COLUMN anomaly_kinds TEXT")
                 if columns and "writes" not in columns:  # ... or counted their writes
                     self._db.execute("ALTER TABLE records ADD COLUMN writes INTEGER NOT NULL DEFAULT 1")
-                for statement in _SCHEMA.split(";"):
+                for statement in (_SCHEMA + postings.SCHEMA + spans.SCHEMA).split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+                if not had_postings:  # a store written with an index on records(vec) instead (one pass)
+                    postings.build(self._db)
+                    self._db.execute("DROP INDEX IF EXISTS records_vec")
+                if not had_spans:  # ... and on records(ts)
+                    spans.build(self._db)
+                    self._db.execute("DROP INDEX IF EXISTS records_ts")
                 if not had_facets:  # a store written before the table existed (one pass over its records)
                     self._db.execute("INSERT OR IGNORE INTO vec_facets SELECT DISTINCT COALESCE(service, ''), "
                                      "COALESCE(level, ''), vec FROM records")
@@ -312,14 +330,23 @@ class LocalStore:
         self._n_vectors = n + len(new_rows)
         return row_of
 
-    def _insert(self, rows: list[tuple]) -> None:
-        """Upsert record rows (write lock held), whole statements of `ROWS_PER_INSERT`, the rest one by one."""
+    def _insert(self, rows: list[tuple]) -> np.ndarray:
+        """Upsert record rows (write lock held), whole statements of `ROWS_PER_INSERT`, the rest one by one;
+        returns their rowids."""
+        before = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM records").fetchone()[0]
         n, whole = self._statement_rows, 0
         if n:
             whole = len(rows) - len(rows) % n
             for start in range(0, whole, n):
                 self._db.execute(_UPSERT_MANY, list(chain.from_iterable(rows[start:start + n])))
         self._db.executemany(_UPSERT, rows[whole:])
+        after = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM records").fetchone()[0]
+        if after - before == len(rows):  # every row new: SQLite numbers them on from the largest rowid
+            return np.arange(before + 1, after + 1, dtype=np.int64)
+        rowid_of = dict(self._db.execute(  # some were stored before (a replay) and kept their rowid
+            "SELECT id, rowid FROM records WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps([r[0] for r in rows]),)))
+        return np.array([rowid_of[r[0]] for r in rows], dtype=np.int64)
 
     def upsert(self, records: RecordBatch, vectors: Vectors) -> list[DeadLetter]:
         """Write the batch; durable when this returns. Returns the records refused (never any here)."""
@@ -341,10 +368,14 @@ class LocalStore:
         with self._lock:
             try:
                 with self._write():
-                    vec = self._vector_rows(rows, self._check_dim(vectors.dim))[vectors.index].tolist()
-                    self._insert(list(zip(records.ids, ts, records.services, records.levels, records.messages,
-                                          templates, tids, vec, [int(a) for a in anomalies], scores, reasons,
-                                          records.flags, kinds)))
+                    vec_rows = self._vector_rows(rows, self._check_dim(vectors.dim))[vectors.index]
+                    vec = vec_rows.tolist()
+                    rowids = self._insert(list(zip(records.ids, ts, records.services, records.levels,
+                                                   records.messages, templates, tids, vec,
+                                                   [int(a) for a in anomalies], scores, reasons, records.flags,
+                                                   kinds)))
+                    postings.add(self._db, rowids, vec_rows)
+                    spans.add(self._db, rowids, records.timestamps)
                     facets = self._new_facets(records.services, records.levels, vec)
                     new_texts = self._new_template_texts(tids, texts) if texts_apart else {}
             except BaseException:  # rolled back: forget the rows this write had handed out
@@ -426,10 +457,11 @@ class LocalStore:
 
     def lines_between(self, since: float, until: float, service: str | None = None, contains: str | None = None,
                       limit: int = 500) -> list[Hit]:
-        """Records with a time in [since, until] (along the time index), of `service`, whose message holds
-        `contains`, in time order."""
-        sql = f"SELECT {_COLUMNS} FROM records INDEXED BY records_ts WHERE ts >= ? AND ts <= ?"
-        args: list[Any] = [since, until]
+        """Records with a time in [since, until] (in the writes whose span meets it), of `service`, whose message
+        holds `contains`, in time order."""
+        rows_in, args = spans.clause(self._db, since, until)
+        sql = f"SELECT {_COLUMNS} FROM records WHERE {rows_in} AND ts >= ? AND ts <= ?"
+        args += [since, until]
         if service is not None:
             sql += " AND service = ?"
             args.append(service)
@@ -497,10 +529,8 @@ class LocalStore:
         return Incident.from_doc(json.loads(row[0]), None if row[1] is None else np.frombuffer(row[1], np.float32))
 
     def time_range(self) -> tuple[float | None, float | None]:
-        """The first and last record time stored (along the time index)."""
-        lo = self._db.execute("SELECT MIN(ts) FROM records").fetchone()[0]
-        hi = self._db.execute("SELECT MAX(ts) FROM records").fetchone()[0]
-        return lo, hi
+        """The first and last record time stored (from the writes' spans)."""
+        return spans.time_range(self._db)
 
     def template_texts(self) -> list[str]:
         """Every distinct template text stored."""
@@ -522,20 +552,36 @@ class LocalStore:
         ts = epoch(hit.timestamp)
         if ts is None:
             return []
-        rows = self._db.execute(
-            f"SELECT * FROM (SELECT {_COLUMNS} FROM records WHERE ts <= ? AND service = ? AND id != ? "
-            "ORDER BY ts DESC LIMIT ?) UNION ALL "
-            f"SELECT * FROM (SELECT {_COLUMNS} FROM records WHERE ts >= ? AND service = ? AND id != ? "
-            "ORDER BY ts LIMIT ?)", (ts, hit.service, hit.id, before, ts, hit.service, hit.id, after)).fetchall()
+        rows = (self._nearest(ts, hit, before, earlier=True) if before > 0 else []) + (
+            self._nearest(ts, hit, after, earlier=False) if after > 0 else [])
         hits = sorted((Hit.from_row(r, 0.0) for r in rows), key=lambda h: h.timestamp or "")
         return self._with_template_texts(hits)
 
+    def _nearest(self, ts: float, hit: Hit, n: int, earlier: bool) -> list[tuple]:
+        """The `n` records of `hit`'s service nearest before (after) `ts`, looked for in a window of time that
+        widens until it holds them or the whole store."""
+        lo, hi = self.time_range()
+        width = NEIGHBOUR_WINDOW_S
+        while True:
+            since, until = (ts - width, ts) if earlier else (ts, ts + width)
+            rows_in, args = spans.clause(self._db, since, until)
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM records WHERE {rows_in} AND ts >= ? AND ts <= ? AND service = ? "
+                f"AND id != ? ORDER BY ts {'DESC' if earlier else ''} LIMIT ?",
+                [*args, since, until, hit.service, hit.id, n]).fetchall()
+            if len(rows) >= n or lo is None or hi is None or (since <= lo if earlier else until >= hi):
+                return rows
+            width *= 16
+
     def histogram(self, since: float, until: float, buckets: int) -> dict[str, Any]:
-        """Lines and anomalies per service in `buckets` equal spans of [since, until] (along the time index)."""
+        """Lines and anomalies per service in `buckets` equal spans of [since, until] (in the writes whose span
+        meets it)."""
         width = max((until - since) / buckets, 1e-3)
+        rows_in, args = spans.clause(self._db, since, until)
         rows = self._db.execute(
             "SELECT CAST((ts - ?) / ? AS INTEGER) AS b, COALESCE(service, ''), COUNT(*), SUM(is_anomaly) "
-            "FROM records WHERE ts >= ? AND ts < ? GROUP BY b, 2", (since, width, since, until)).fetchall()
+            f"FROM records WHERE {rows_in} AND ts >= ? AND ts < ? GROUP BY b, 2",
+            (since, width, *args, since, until)).fetchall()
         return histogram_series(rows, since, width, buckets)
 
     def upsert_feedback(self, marks: list[NormalMark], delete: list[str] | tuple[str, ...] = ()) -> None:
@@ -644,6 +690,10 @@ class LocalStore:
         if f.level:
             clauses.append("level = ?")
             args.append(f.level.upper())
+        if f.since is not None or f.until is not None:
+            rows_in, rows_args = spans.clause(self._db, f.since, f.until)
+            clauses.append(rows_in)
+            args += rows_args
         if f.since is not None:
             clauses.append("ts >= ?")
             args.append(f.since)
@@ -668,8 +718,8 @@ class LocalStore:
         wrong hit."""
         if f.anomalies_only or f.kind:  # few records: along the partial index of anomalous ones
             table = "records"
-        elif f.since is not None or f.until is not None:  # SQLite would rather read every record along `vec`
-            table = "records INDEXED BY records_ts"
+        elif f.since is not None or f.until is not None:  # the runs of rowids of the writes in that time
+            table = "records"
         else:
             table = "vec_facets"
         return f"SELECT DISTINCT vec FROM {table} WHERE {where}"
@@ -723,12 +773,13 @@ class LocalStore:
                     return []
             hits: list[Hit] = []
             want = k
-            sql = _tied_records_sql(where)
+            tied = self._tied_anomalies if filters.anomalies_only or filters.kind else self._tied_records
+            lists = postings.Reader(self._db)
             while True:
                 rows, sims = self._rank_rows(query, candidates, want)
                 hits = []
                 for row, sim in zip(rows.tolist(), sims.tolist()):
-                    for r in self._db.execute(sql, [row, *args, max(TIE_WINDOW, k), message or "", k - len(hits)]):
+                    for r in tied(lists, row, where, args, message or "", k - len(hits), max(TIE_WINDOW, k)):
                         hits.append(Hit.from_row(r, sim, held))
                     if len(hits) >= k:
                         return self._with_template_texts(hits)
@@ -736,6 +787,23 @@ class LocalStore:
                 if len(rows) < want or want >= (self._n_vectors if candidates is None else len(candidates)):
                     return self._with_template_texts(hits)
                 want *= 4
+
+    def _tied_anomalies(self, lists: postings.Reader, row: int, where: str, args: list, message: str, k: int,
+                        window: int) -> list[tuple]:
+        return self._db.execute(_tied_anomalies_sql(where), [row, *args, window, message, k]).fetchall()
+
+    def _tied_records(self, lists: postings.Reader, row: int, where: str, args: list, message: str, k: int,
+                      window: int) -> list[tuple]:
+        """As `_tied_anomalies`, the records found from the vector's lists of rowids, newest first."""
+        sql = (f"SELECT {_COLUMNS}, rowid FROM records WHERE rowid IN (SELECT value FROM json_each(?)) AND vec = ?"
+               + (f" AND {where}" if where else ""))
+        got: list[tuple] = []
+        for chunk in lists.newest(row):
+            for start in range(0, len(chunk), window):
+                got += self._db.execute(sql, [json.dumps(chunk[start:start + window].tolist()), row, *args])
+                if len(got) >= window:
+                    return _tied_first(got, message, window)[:k]
+        return _tied_first(got, message, window)[:k]
 
     def _with_template_texts(self, hits: list[Hit]) -> list[Hit]:
         """A record's template text is kept once per template in `templates` (the latest text Drain gave it):

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from logvec.records import RecordBatch
-from logvec.store import LocalStore, SearchFilters, StoreDimensionError
+from logvec.store import LocalStore, SearchFilters, StoreDimensionError, postings, spans
 from logvec.store.base import SessionRow
-from logvec.store.local import TIE_WINDOW, _tied_records_sql
+from logvec.store.local import TIE_WINDOW, _tied_anomalies_sql
 from logvec.vectorize import Vectors
 
 DAY = 86400.0
@@ -160,20 +160,59 @@ def test_records_sharing_a_vector_newest_first_and_the_exact_message_among_the_l
     assert [h.id for h in api] == [f"f:{recent}", f"f:{n - 2}"] and {h.service for h in api} == {"api"}
 
 
-@pytest.mark.parametrize("filters", [SearchFilters(), SearchFilters(service="api"),
-                                     SearchFilters(since=1.0, until=2.0), SearchFilters(level="error",
-                                                                                      anomalies_only=True)])
-def test_tied_records_are_read_along_the_vec_index_without_sorting_them(tmp_path, filters):
+@pytest.mark.parametrize("filters", [SearchFilters(anomalies_only=True), SearchFilters(level="error", kind="new")])
+def test_tied_anomalies_are_read_along_the_partial_index_without_sorting_them(tmp_path, filters):
     s = LocalStore(tmp_path)
     where, args = s._where(filters)
     with sqlite3.connect(tmp_path / "records.sqlite") as db:
-        plan = list(db.execute("EXPLAIN QUERY PLAN " + _tied_records_sql(where), [0, *args, TIE_WINDOW, "m", 10]))
+        plan = list(db.execute("EXPLAIN QUERY PLAN " + _tied_anomalies_sql(where),
+                               [0, *args, TIE_WINDOW, "m", 10]))
     inner = {node for node, _, _, detail in plan if detail.startswith("CO-ROUTINE")}
     assert inner, plan
     below = [detail for _, parent, _, detail in plan if parent in inner]
-    # records_vec, or for anomalies only the partial index of anomalous records: equal keys in rowid order
-    assert any(d.startswith("SEARCH records USING INDEX records_") and "(vec=?)" in d for d in below), plan
+    assert any(d.startswith("SEARCH records USING INDEX records_anomalous_vec") for d in below), plan
     assert not any("TEMP B-TREE" in d for d in below), plan
+
+
+def listed(s: LocalStore, vec: int) -> list[int]:
+    """The rowids the postings give for `vec`, in the order they give them, each at most once."""
+    out = [r for chunk in postings.Reader(s._db).newest(vec) for r in chunk.tolist()]
+    assert len(out) == len(set(out)), out
+    return out
+
+
+@pytest.mark.parametrize("merge_records", [10**9, 200])
+def test_postings_list_every_record_of_a_vector_newest_first(tmp_path, monkeypatch, merge_records):
+    """Pending writes, merged ones and a replay that moves records to other vectors: what the postings list
+    for a vector, once each record's vector is checked again, is what a scan of the records finds."""
+    monkeypatch.setattr(postings, "MERGE_RECORDS", merge_records)
+    s = filled(tmp_path)
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:
+        pending, merged = (db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                           for t in ("postings_pending", "postings"))
+        assert (pending, bool(merged)) == ((4, False) if merge_records > 1000 else (pending, True))
+        for vec in range(40):
+            scan = [r for (r,) in db.execute("SELECT rowid FROM records WHERE vec = ? ORDER BY rowid DESC", (vec,))]
+            holds = {r for (r,) in db.execute("SELECT rowid FROM records WHERE vec = ?", (vec,))}
+            found = [r for r in listed(s, vec) if r in holds]
+            assert sorted(found, reverse=True) == scan
+            if merge_records > 1000:  # nothing merged: strictly newest first
+                assert found == scan
+
+
+def test_a_store_written_with_an_index_on_vec_gets_postings_on_open(tmp_path):
+    s = filled(tmp_path)
+    before = [[h.id for h in s.knn(np.ones(8, dtype=np.float32), k=30, filters=f)] for f in FILTERS]
+    s.close()
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:  # as a release before postings wrote it
+        db.execute("DROP TABLE postings")
+        db.execute("DROP TABLE postings_pending")
+        db.execute("CREATE INDEX records_vec ON records(vec)")
+    s = LocalStore(tmp_path)
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM postings").fetchone()[0] > 0
+        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'records_vec'").fetchone()
+    assert [[h.id for h in s.knn(np.ones(8, dtype=np.float32), k=30, filters=f)] for f in FILTERS] == before
 
 
 FILTERS = [SearchFilters(service="api"), SearchFilters(service="db", level="error"), SearchFilters(level="INFO"),
@@ -220,10 +259,68 @@ def _passes(h, f: SearchFilters) -> bool:
             and (f.until is None or ts <= f.until))
 
 
+def out_of_order(path) -> LocalStore:
+    """Writes whose times go back and forth (a day of each host's file in turn), one with no times, and a
+    replay that moves records to other times."""
+    rng = np.random.default_rng(4)
+    s = LocalStore(path)
+    for w in range(40):
+        rb = batch(30, start=30 * w, services=("api", "db", "web"))
+        rb.timestamps = 1.7e9 + (w % 5) * DAY + rng.uniform(0, DAY, 30)
+        if w == 7:
+            rb.timestamps[:] = np.nan
+        s.upsert(rb, Vectors(unit(rng, 30, 4), np.arange(30)))
+    replay = batch(20, start=100)
+    replay.timestamps = 1.7e9 + 9 * DAY + np.arange(20.0)
+    s.upsert(replay, Vectors(unit(rng, 20, 4), np.arange(20)))
+    return s
+
+
+@pytest.mark.parametrize("max_runs", [64, 3])
+def test_time_ranges_read_from_spans_find_what_a_scan_finds(tmp_path, monkeypatch, max_runs):
+    monkeypatch.setattr(spans, "MAX_RUNS", max_runs)
+    s = out_of_order(tmp_path)
+    db = s._db
+    assert s.time_range() == db.execute("SELECT MIN(ts), MAX(ts) FROM records").fetchone()
+    for lo, hi in ((1.7e9, 1.7e9 + DAY / 2), (1.7e9 + 2.5 * DAY, 1.7e9 + 4 * DAY), (1.7e9 + 9 * DAY, 2e9),
+                   (0.0, 1.0)):
+        scan = [r for (r,) in db.execute("SELECT id FROM records WHERE ts >= ? AND ts <= ? AND service = 'api' "
+                                         "ORDER BY ts, rowid", (lo, hi))]
+        assert [h.id for h in s.lines_between(lo, hi, service="api", limit=10_000)] == scan
+        counts = sum(sum(series) for series in s.histogram(lo, hi, 7)["lines"].values())
+        assert counts == db.execute("SELECT COUNT(*) FROM records WHERE ts >= ? AND ts < ?", (lo, hi)).fetchone()[0]
+        filtered = s.knn(np.ones(4, dtype=np.float32), k=2000, filters=SearchFilters(since=lo, until=hi))
+        assert sorted(h.id for h in filtered) == sorted(
+            r for (r,) in db.execute("SELECT id FROM records WHERE ts >= ? AND ts <= ?", (lo, hi)))
+    hit = s.records(["f:500"])[0]
+    ts = db.execute("SELECT ts FROM records WHERE id = 'f:500'").fetchone()[0]
+    near = [h.id for h in s.neighbours(hit, 3, 3)]
+    before = [r for (r,) in db.execute("SELECT id FROM records WHERE ts <= ? AND service = ? AND id != 'f:500' "
+                                       "ORDER BY ts DESC LIMIT 3", (ts, hit.service))]
+    after = [r for (r,) in db.execute("SELECT id FROM records WHERE ts >= ? AND service = ? AND id != 'f:500' "
+                                      "ORDER BY ts LIMIT 3", (ts, hit.service))]
+    assert sorted(near) == sorted(before + after) and len(near) == 6
+
+
+def test_a_store_written_with_an_index_on_ts_gets_spans_on_open(tmp_path):
+    s = out_of_order(tmp_path)
+    window = (1.7e9 + DAY, 1.7e9 + 3 * DAY)
+    before = [h.id for h in s.lines_between(*window, limit=10_000)]
+    s.close()
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:  # as a release before spans wrote it
+        db.execute("DROP TABLE spans")
+        db.execute("CREATE INDEX records_ts ON records(ts)")
+    s = LocalStore(tmp_path)
+    with sqlite3.connect(tmp_path / "records.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM spans").fetchone()[0] > 0
+        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'records_ts'").fetchone()
+    assert [h.id for h in s.lines_between(*window, limit=10_000)] == before and before
+
+
 @pytest.mark.parametrize("filters", [SearchFilters(service="api"), SearchFilters(anomalies_only=True),
                                      SearchFilters(since=1.7e9)])
 def test_filtered_search_does_not_read_every_record(tmp_path, filters):
-    s = LocalStore(tmp_path)
+    s = filled(tmp_path)
     where, args = s._where(filters)
     sql = s._candidate_sql(filters, where)
     with sqlite3.connect(tmp_path / "records.sqlite") as db:
