@@ -603,10 +603,12 @@ def model_stages(records: RecordBatch, model: Model, timed: Callable = _untimed)
     """The stages after the text ones, which hold the model's state and see batches in order: template →
     vectorize → detect. Fills in the records' templates, scores, flags and explanations; returns their
     vectors. `timed(stage, fn, *args)` wraps each stage (metrics)."""
-    records.template_ids = timed("template", model.miner.update, records.masked)
+    shapes, index = records.shapes()  # each distinct masked line templated and vectorized once
+    records.template_ids = timed("template", model.miner.update, shapes)[index]
     model.follow_merges()
     records.templates = model.miner.templates(records.template_ids)
-    vectors = timed("vectorize", model.vectorizer.transform_unique, records.masked)
+    distinct = timed("vectorize", model.vectorizer.transform_unique, shapes)
+    vectors = Vectors(distinct.rows, distinct.index[index])
     det = timed("detect", model.detect_lines, records, vectors)
     records.scores, records.is_anomaly, records.reasons = det.scores, det.is_anomaly, det.reasons
     records.kinds = det.kinds

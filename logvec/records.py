@@ -41,6 +41,10 @@ class RecordBatch:
     flags: list[str]
     sessions: list[str] = field(default_factory=list)  # session key per record ("" for none)
     masked: list[str] = field(default_factory=list)
+    # the distinct masked lines in first-seen order and each record's place among them, when the text stages
+    # worked them out (`shapes()` otherwise): the template and vectorize stages work on distinct lines
+    masked_unique: list[str] = field(default_factory=list)
+    masked_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     template_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     templates: list[str] = field(default_factory=list)
     is_anomaly: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
@@ -51,6 +55,15 @@ class RecordBatch:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def shapes(self) -> tuple[list[str], np.ndarray]:
+        """(distinct masked lines in first-seen order, each record's place among them)."""
+        if len(self.masked_index) != len(self.masked):
+            first: dict[str, int] = {}
+            self.masked_index = np.fromiter((first.setdefault(m, len(first)) for m in self.masked),
+                                            dtype=np.int64, count=len(self.masked))
+            self.masked_unique = list(first)
+        return self.masked_unique, self.masked_index
 
     @classmethod
     def empty(cls) -> "RecordBatch":

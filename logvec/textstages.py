@@ -247,9 +247,11 @@ def _serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
             continue
         records = result.records
         # equal strings as one object: pickled once a batch, and dict lookups downstream hit on identity
-        for column in (records.masked, records.services, records.levels):
+        for column in (records.services, records.levels):
             seen: dict[str, str] = {}
             column[:] = [seen.setdefault(x, x) for x in column]
+        shapes, index = records.shapes()  # worked out here, not in the main process
+        records.masked = [shapes[i] for i in index.tolist()]
         _send(stdout, ("ok", result))
 
 

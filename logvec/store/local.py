@@ -35,7 +35,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from itertools import chain
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -330,23 +329,27 @@ class LocalStore:
         self._n_vectors = n + len(new_rows)
         return row_of
 
-    def _insert(self, rows: list[tuple]) -> np.ndarray:
-        """Upsert record rows (write lock held), whole statements of `ROWS_PER_INSERT`, the rest one by one;
-        returns their rowids."""
+    def _insert(self, columns: list[list]) -> np.ndarray:
+        """Upsert records given column by column, in `_UPSERT`'s order (write lock held): whole statements of
+        `ROWS_PER_INSERT`, their values laid out row after row by one slice assignment a column, the rest one
+        by one. Returns their rowids."""
+        ids, width = columns[0], len(columns)
+        flat: list[Any] = [None] * (len(ids) * width)
+        for j, column in enumerate(columns):
+            flat[j::width] = column
         before = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM records").fetchone()[0]
         n, whole = self._statement_rows, 0
         if n:
-            whole = len(rows) - len(rows) % n
+            whole = len(ids) - len(ids) % n
             for start in range(0, whole, n):
-                self._db.execute(_UPSERT_MANY, list(chain.from_iterable(rows[start:start + n])))
-        self._db.executemany(_UPSERT, rows[whole:])
+                self._db.execute(_UPSERT_MANY, flat[start * width:(start + n) * width])
+        self._db.executemany(_UPSERT, [flat[i:i + width] for i in range(whole * width, len(flat), width)])
         after = self._db.execute("SELECT COALESCE(MAX(rowid), 0) FROM records").fetchone()[0]
-        if after - before == len(rows):  # every row new: SQLite numbers them on from the largest rowid
+        if after - before == len(ids):  # every row new: SQLite numbers them on from the largest rowid
             return np.arange(before + 1, after + 1, dtype=np.int64)
         rowid_of = dict(self._db.execute(  # some were stored before (a replay) and kept their rowid
-            "SELECT id, rowid FROM records WHERE id IN (SELECT value FROM json_each(?))",
-            (json.dumps([r[0] for r in rows]),)))
-        return np.array([rowid_of[r[0]] for r in rows], dtype=np.int64)
+            "SELECT id, rowid FROM records WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)))
+        return np.array([rowid_of[i] for i in ids], dtype=np.int64)
 
     def upsert(self, records: RecordBatch, vectors: Vectors) -> list[DeadLetter]:
         """Write the batch; durable when this returns. Returns the records refused (never any here)."""
@@ -356,8 +359,9 @@ class LocalStore:
             return []
         rows = np.ascontiguousarray(vectors.rows, dtype=np.float32)
         n = len(records)
-        ts = [None if math.isnan(t) else t for t in records.timestamps.tolist()]
-        anomalies = records.is_anomaly.tolist() if len(records.is_anomaly) else [False] * n
+        ts = records.timestamps.astype(object)
+        ts[np.isnan(records.timestamps)] = None
+        anomalies = records.is_anomaly.astype(np.int64).tolist() if len(records.is_anomaly) else [0] * n
         scores = records.scores.tolist() if len(records.scores) else [None] * n
         reasons = records.reasons or [""] * n
         kinds = records.kinds or [""] * n
@@ -370,10 +374,9 @@ class LocalStore:
                 with self._write():
                     vec_rows = self._vector_rows(rows, self._check_dim(vectors.dim))[vectors.index]
                     vec = vec_rows.tolist()
-                    rowids = self._insert(list(zip(records.ids, ts, records.services, records.levels,
-                                                   records.messages, templates, tids, vec,
-                                                   [int(a) for a in anomalies], scores, reasons, records.flags,
-                                                   kinds)))
+                    rowids = self._insert([records.ids, ts.tolist(), records.services, records.levels,
+                                           records.messages, templates, tids, vec, anomalies, scores, reasons,
+                                           records.flags, kinds])
                     postings.add(self._db, rowids, vec_rows)
                     spans.add(self._db, rowids, records.timestamps)
                     facets = self._new_facets(records.services, records.levels, vec)
