@@ -3,7 +3,8 @@ budget, docs/deployment.md).
 
     python benchmarks/bench_memory.py [--lines 300000] [--pipeline pipelines/default.yaml]
 
-Inputs, each run in a fresh data directory, the child's peak RSS from os.wait4:
+Inputs, each run in a fresh data directory, the child's peak RSS from os.wait4 (the main process's: a file run's
+text-stage workers, docs/operations.md, are processes of their own, and a Kafka worker has none):
 * generated — benchmarks/generate_logs.py (multi-service, realistic repetition);
 * hdfs      — Loghub's HDFS_5k repeated;
 * distinct  — every line a new masked line of one template (`user <word> logged in … from region <word>`, the
@@ -58,8 +59,8 @@ def main() -> None:
         inputs["hdfs"].write_text("\n".join(hdfs[i % len(hdfs)] for i in range(a.lines)) + "\n")
         distinct_log(inputs["distinct"], a.lines)
         for name, log in inputs.items():
-            _, wall, rss_bytes = run_child([logvec, "run", "-p", a.pipeline, "-i", str(log), "-d",
-                                            str(Path(tmp) / name), "--format", "json"])
+            _, wall, rss_bytes, _ = run_child([logvec, "run", "-p", a.pipeline, "-i", str(log), "-d",
+                                               str(Path(tmp) / name), "--format", "json"])
             rss = rss_bytes / 2**20
             out[name] = {"lines": a.lines, "peak_rss_mib": round(rss), "wall_seconds": round(wall, 1)}
             print(f"{name:10} peak RSS {rss:7,.0f} MiB  ({wall:.1f} s)")

@@ -608,7 +608,7 @@ def model_stages(records: RecordBatch, model: Model, timed: Callable = _untimed)
     model.follow_merges()
     records.templates = model.miner.templates(records.template_ids)
     distinct = timed("vectorize", model.vectorizer.transform_unique, shapes)
-    vectors = Vectors(distinct.rows, distinct.index[index])
+    vectors = Vectors(distinct.rows, distinct.index[index], shapes)  # a row per shape: shapes is unique
     det = timed("detect", model.detect_lines, records, vectors)
     records.scores, records.is_anomaly, records.reasons = det.scores, det.is_anomaly, det.reasons
     records.kinds = det.kinds

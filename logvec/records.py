@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+class Coded(list):
+    """A column of few distinct values (services, levels) that carries each item's code among them: `names`, in
+    first-seen order, and `codes`. Worked out once where the column is made (the text stages' workers), for the
+    stages that group rows by it; equal items are one object, so a batch pickles each once."""
+
+    def __init__(self, items: Iterable[str] = ()) -> None:
+        first: dict[str, int] = {}
+        codes = [first.setdefault(x, len(first)) for x in items]
+        self.names = list(first)
+        super().__init__([self.names[c] for c in codes])
+        self.codes = np.array(codes, dtype=np.int64)
+
+
+def codes_of(column: list[str]) -> tuple[list[str], np.ndarray] | None:
+    """A `Coded` column's (names, codes), None for a plain list (or one changed since it was coded)."""
+    if isinstance(column, Coded) and len(column.codes) == len(column):
+        return column.names, column.codes
+    return None
 
 
 @dataclass

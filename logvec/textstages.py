@@ -36,7 +36,7 @@ from logvec.deadletter import DeadLetter
 from logvec.masking import Masker
 from logvec.metrics import REDACTIONS
 from logvec.parse import Parser
-from logvec.records import RawBatch, RecordBatch
+from logvec.records import Coded, RawBatch, RecordBatch
 from logvec.redact import Redactor
 from logvec.sessionkeys import SessionKeys
 
@@ -246,11 +246,9 @@ def _serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
             _send(stdout, ("error", traceback.format_exc()))
             continue
         records = result.records
-        # equal strings as one object: pickled once a batch, and dict lookups downstream hit on identity
-        for column in (records.services, records.levels):
-            seen: dict[str, str] = {}
-            column[:] = [seen.setdefault(x, x) for x in column]
-        shapes, index = records.shapes()  # worked out here, not in the main process
+        # worked out here, not in the main process: the codes of services and levels, the distinct masked lines
+        records.services, records.levels = Coded(records.services), Coded(records.levels)
+        shapes, index = records.shapes()
         records.masked = [shapes[i] for i in index.tolist()]
         _send(stdout, ("ok", result))
 

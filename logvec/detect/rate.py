@@ -27,6 +27,7 @@ from scipy import stats
 
 from logvec.config import RateConfig, parse_duration
 from logvec.detect.base import append_reason, join_kinds
+from logvec.records import codes_of
 
 MAX_RECALL_IDS = 5000  # records of a window remembered to flag them after the fact, at most
 MIN_DROP_WINDOWS = 10  # a rate seen in fewer windows promises nothing of the next one: no drops judged
@@ -299,10 +300,14 @@ class RateTracker:
 def _group_rows(services: list[str], template_ids: np.ndarray, win: np.ndarray, ok: np.ndarray):
     """The rows `ok` grouped by (service, template id, window): [((service, template id, window), rows)].
     One integer key per row, so the grouping is one 1-D sort, not a sort of string or row tuples."""
-    lookup: dict[str, int] = {}
-    svc = np.fromiter((lookup.setdefault(services[i], len(lookup)) for i in ok.tolist()), dtype=np.int64,
-                      count=len(ok))
-    names = list(lookup)
+    coded = codes_of(services)
+    if coded is not None:
+        names, svc = coded[0], coded[1][ok]
+    else:
+        lookup: dict[str, int] = {}
+        svc = np.fromiter((lookup.setdefault(services[i], len(lookup)) for i in ok.tolist()), dtype=np.int64,
+                          count=len(ok))
+        names = list(lookup)
     tids, t_code = np.unique(template_ids[ok], return_inverse=True)
     w0 = int(win.min())
     span = int(win.max()) - w0 + 1

@@ -153,6 +153,8 @@ TIE_WINDOW = 1000
 # `neighbours` looks for a record's neighbours this far on each side first, then 16 times as far, and so on
 NEIGHBOUR_WINDOW_S = 60.0
 
+# `_vector_rows` remembers the row of this many keys at most (then starts again): about 30 MiB of masked lines
+KEY_ROWS = 200_000
 # The writer checkpoints only when the checkpointer thread falls this far behind (256 MiB of log).
 WAL_SAFETY_PAGES = 65536
 _COLUMNS = ("id, ts, service, level, message, template, template_id, is_anomaly, anomaly_score, reason, flags, "
@@ -228,6 +230,7 @@ class LocalStore:
         self.model_id: str | None = None  # the model whose vectors this process writes (`use_model`)
         self._checked_model: str | None = None  # ... as checked against meta.json
         self._hashes: dict[bytes, int] = dict(self._db.execute("SELECT hash, row FROM vecs"))
+        self._key_rows: dict[str, int] = {}  # see `_vector_rows`
         self._n_vectors = len(self._hashes)
         self._facets: set[tuple[str, str, int]] = set()  # written by this process (others' are ignored on insert)
         self._template_texts: dict[int, str] = {}  # the same for template texts
@@ -260,6 +263,8 @@ class LocalStore:
         return self._meta().get("dim")
 
     def use_model(self, model_id: str | None) -> None:
+        if model_id != self.model_id:  # another model: other vectors for the same keys
+            self._key_rows.clear()
         self.model_id = model_id
 
     def activate_model(self, model_id: str, dim: int) -> None:
@@ -294,8 +299,23 @@ class LocalStore:
         self.dim, self._checked_model = dim, self.model_id
         return dim
 
-    def _vector_rows(self, rows: np.ndarray, dim: int) -> np.ndarray:
-        """The store row of each vector, appending the ones never stored (write lock held)."""
+    def _vector_rows(self, rows: np.ndarray, dim: int, keys: list[str] | None) -> np.ndarray:
+        """The store row of each vector, appending the ones never stored (write lock held); a row whose key
+        (`Vectors.keys`) this process met before is not hashed again."""
+        found = np.full(len(rows), -1, dtype=np.int64)
+        if keys is not None and self._key_rows:
+            found = np.fromiter((self._key_rows.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+        todo = np.flatnonzero(found < 0)
+        if len(todo):
+            found[todo] = self._hashed_rows(rows[todo] if len(todo) < len(rows) else rows, dim)
+            if keys is not None:
+                if len(self._key_rows) + len(todo) > KEY_ROWS:
+                    self._key_rows.clear()
+                self._key_rows.update(zip([keys[i] for i in todo.tolist()], found[todo].tolist()))
+        return found
+
+    def _hashed_rows(self, rows: np.ndarray, dim: int) -> np.ndarray:
+        """`_vector_rows` by each vector's hash."""
         hashes = [_row_hash(row) for row in rows]
         unknown = list({h for h in hashes if h not in self._hashes})
         if unknown:  # maybe written by another process since we last looked
@@ -372,7 +392,7 @@ class LocalStore:
         with self._lock:
             try:
                 with self._write():
-                    vec_rows = self._vector_rows(rows, self._check_dim(vectors.dim))[vectors.index]
+                    vec_rows = self._vector_rows(rows, self._check_dim(vectors.dim), vectors.keys)[vectors.index]
                     vec = vec_rows.tolist()
                     rowids = self._insert([records.ids, ts.tolist(), records.services, records.levels,
                                            records.messages, templates, tids, vec, anomalies, scores, reasons,
@@ -382,6 +402,7 @@ class LocalStore:
                     facets = self._new_facets(records.services, records.levels, vec)
                     new_texts = self._new_template_texts(tids, texts) if texts_apart else {}
             except BaseException:  # rolled back: forget the rows this write had handed out
+                self._key_rows.clear()
                 self._hashes = dict(self._db.execute("SELECT hash, row FROM vecs"))
                 self._n_vectors = len(self._hashes)
                 raise

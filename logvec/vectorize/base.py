@@ -24,6 +24,9 @@ class Vectors:
 
     rows: np.ndarray  # (U, dim) float32
     index: np.ndarray  # (N,) int64 into rows
+    # what each row was computed from (its masked line), when known: the same key, the same vector, so a store
+    # that met the key before knows the row's place without hashing it again
+    keys: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.index)
@@ -36,7 +39,7 @@ class Vectors:
         return self.rows[self.index]
 
     def take(self, idx: np.ndarray) -> "Vectors":
-        return Vectors(self.rows, self.index[np.asarray(idx, dtype=np.int64)])
+        return Vectors(self.rows, self.index[np.asarray(idx, dtype=np.int64)], self.keys)
 
     @classmethod
     def from_dense(cls, matrix: np.ndarray) -> "Vectors":

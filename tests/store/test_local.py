@@ -520,3 +520,27 @@ def test_a_store_that_is_only_read_starts_no_checkpoint_thread(tmp_path):
     reader.count(), reader.knn(np.ones(16, np.float32), k=1)
     assert reader._checkpointer._thread is None
     reader.close()
+
+
+def test_rows_of_keys_met_before_are_not_hashed_again(tmp_path, monkeypatch):
+    """A masked line met before has the same vector: its row is known by the key, without hashing the vector
+    again, until another model's vectors come."""
+    import logvec.store.local as local
+
+    hashed = []
+    real = local._row_hash
+    monkeypatch.setattr(local, "_row_hash", lambda row: hashed.append(row.copy()) or real(row))
+    rng = np.random.default_rng(3)
+    pool = unit(rng, 5, 8)
+    keys = [f"shape {i}" for i in range(5)]
+    s = LocalStore(tmp_path)
+    s.upsert(batch(50), Vectors(pool, np.arange(50) % 5, keys))
+    s.upsert(batch(50, start=50), Vectors(pool, np.arange(50) % 5, keys))
+    assert len(hashed) == 5
+    vec = dict(s._db.execute("SELECT id, vec FROM records"))
+    assert all(vec[f"f:{i}"] == vec[f"f:{i + 50}"] for i in range(50)) and len(set(vec.values())) == 5
+    s.use_model("another")
+    s.upsert(batch(50, start=100), Vectors(-pool, np.arange(50) % 5, keys))
+    assert len(hashed) == 10
+    vec = dict(s._db.execute("SELECT id, vec FROM records"))
+    assert {vec[f"f:{i}"] for i in range(100, 150)}.isdisjoint({vec[f"f:{i}"] for i in range(50)})
