@@ -26,12 +26,12 @@ from logvec.health import WORKER, Health
 from logvec.incidents.feedback import FEEDBACK_POLL_S, Suppressions
 from logvec.incidents.tracker import IncidentTracker
 from logvec.metrics import (
+    INCIDENTS_OPEN,
+    INCIDENTS_OPENED,
     ANOMALIES,
     ANOMALIES_BY_KIND,
     ANOMALIES_BY_SERVICE,
     DEAD_LETTERS,
-    INCIDENTS_OPEN,
-    INCIDENTS_OPENED,
     RECORDS_PROCESSED,
     SERVICE_LABELS,
     STAGE_SECONDS,
@@ -43,14 +43,7 @@ from logvec.registry import Registry, RegistryError, activate, open_registry, wh
 from logvec.sessions import ClosedSession, SessionTracker
 from logvec.store import Store, open_store
 from logvec.store.base import SessionRow, StoreUnavailableError
-from logvec.textstages import (
-    POOL_AT_ONCE_BYTES,
-    TextPool,
-    TextResult,
-    TextStages,
-    count_redactions,
-    resolve_processes,
-)
+from logvec.textstages import TextPool, TextResult, TextStages, count_redactions, resolve_processes
 from logvec.vectorize import Vectors
 
 log = logging.getLogger("logvec.run")
@@ -467,9 +460,8 @@ class Runner:
         stopped = False
         processes = resolve_processes(self.config)
         pool = TextPool(self.config, processes) if processes else None
-        if pool is not None and (getattr(batches, "size", None) or 0) >= POOL_AT_ONCE_BYTES:
-            pool.start()
-            pool.after_lines = 0
+        if pool is not None:
+            pool.sized(getattr(batches, "size", None))
         stream = self._text_stages(self._with_warmup(self._timed_source(batches), should_stop), pool)
         try:
             with small_matrices():

@@ -43,12 +43,12 @@ from logvec.sessionkeys import SessionKeys
 # auto: this many worker processes at most (beyond it the main process, which stores, is the bottleneck)
 AUTO_MAX_PROCESSES = 4
 # A run of unknown length starts its workers once it has read half this many lines and hands them its text
-# stages at this many: starting them costs about a second of a core, which a short run would spend for nothing
-# (the lines of a run of this size save more than that). A run that will read at least `POOL_AT_ONCE_BYTES`
-# (files, read once) starts them at once and hands them every batch after the fit.
+# stages at this many: starting one costs about half a second of a core (its imports), which a short run would
+# spend for nothing (the lines of a run of this size save more than that). A run that will read at least
+# `POOL_AT_ONCE_BYTES` (files, read once) starts them at once and hands them every batch after the fit.
 POOL_AFTER_LINES = 100_000
 POOL_AT_ONCE_BYTES = 16 * 2**20
-WORKER_NICENESS = 5
+WORKER_NICENESS = 5  # the main process, which the workers' results wait on, keeps its core
 PIPE_BYTES = 1 << 20  # a batch of 4096 lines pickles to about 600 kB
 QUEUE_POLL_S = 0.1  # how often the reader, waiting for room, looks whether the run has stopped
 
@@ -76,15 +76,14 @@ class TextStages:
         self.masker = Masker(config.masking)
 
     def apply(self, raw: RawBatch) -> TextResult:
-        seconds: dict[str, float] = {}
         blank, counts = self.parser.blank, dict(self.redactor.counts)
-        t = time.perf_counter()
+        t0 = time.perf_counter()
         raw = self.redactor.redact_batch(raw)
-        t, seconds["redact"] = time.perf_counter(), time.perf_counter() - t
+        t1 = time.perf_counter()
         records, dead = self.parser.parse(raw)
-        t, seconds["parse"] = time.perf_counter(), time.perf_counter() - t
+        t2 = time.perf_counter()
         records.masked = self.masker.mask(records.messages)
-        seconds["mask"] = time.perf_counter() - t
+        seconds = {"redact": t1 - t0, "parse": t2 - t1, "mask": time.perf_counter() - t2}
         redactions = {k: n - counts.get(k, 0) for k, n in self.redactor.counts.items() if n != counts.get(k, 0)}
         return TextResult(records, raw.dead + dead, self.parser.blank - blank, redactions, seconds)
 
@@ -131,6 +130,13 @@ class TextPool:
         self._workers: list[subprocess.Popen] = []
         self.broken: str | None = None  # why the workers were given up, once they were
 
+    def sized(self, size: int | None) -> None:
+        """A run that will read `size` bytes (None: unknown) starts its workers now, and hands them every
+        batch, when that is `POOL_AT_ONCE_BYTES` or more."""
+        if size is not None and size >= POOL_AT_ONCE_BYTES:
+            self.start()
+            self.after_lines = 0
+
     def start(self) -> None:
         """Start the workers: each imports its stages (half a second) while the main process goes on."""
         if self._workers:
@@ -168,7 +174,9 @@ class TextPool:
                     if sent:
                         try:
                             _send(worker.stdin, raw)  # type: ignore[arg-type]
-                        except OSError as e:  # the worker is gone: it and the rest are done here
+                        except (OSError, ValueError) as e:  # the worker is gone: it and the rest are done here
+                            if stop.is_set():  # ... or the run stopped and closed its pipes
+                                return
                             self._give_up(f"worker {worker.pid} took no more batches ({e})")
                             sent = False
                     if not put((raw, worker if sent else None)):
@@ -202,23 +210,29 @@ class TextPool:
         return value
 
     def _give_up(self, why: str) -> None:
+        """No more batches to the workers: the main process does every one not back yet, and the workers still
+        alive are stopped (their results would not be read)."""
         if self.broken is None:
             self.broken = why
             log.error("text-stage workers given up: %s; the run goes on in the main process, slower", why)
+            for worker in self._workers:
+                worker.kill()
 
     def close(self) -> None:
+        """Stop the workers: the end of their input, and of their output (a worker blocked writing a result
+        nobody will read — the run was stopped — gets a broken pipe instead of waiting)."""
         for worker in self._workers:
-            try:
-                worker.stdin.close()  # type: ignore[union-attr]  # end of input: the worker exits
-            except OSError:
-                pass
+            for pipe in (worker.stdout, worker.stdin):  # output first: a worker blocked on it lets go of its input
+                try:
+                    pipe.close()  # type: ignore[union-attr]
+                except (OSError, ValueError):  # a write into it failed (the worker is gone)
+                    pass
         for worker in self._workers:
             try:
                 worker.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
-            worker.stdout.close()  # type: ignore[union-attr]
         self._workers = []
 
 
@@ -238,7 +252,7 @@ def _serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     while True:
         try:
             raw = pickle.load(stdin)
-        except EOFError:
+        except EOFError:  # the run is over
             return
         try:
             result = stages.apply(raw)
@@ -250,7 +264,10 @@ def _serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
         records.services, records.levels = Coded(records.services), Coded(records.levels)
         shapes, index = records.shapes()
         records.masked = [shapes[i] for i in index.tolist()]
-        _send(stdout, ("ok", result))
+        try:
+            _send(stdout, ("ok", result))
+        except BrokenPipeError:  # the run stopped and will not read it
+            return
 
 
 if __name__ == "__main__":

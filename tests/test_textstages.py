@@ -15,7 +15,7 @@ from logvec.config import load_pipeline, parse_pipeline
 from logvec.metrics import REDACTIONS
 from logvec.pipeline import Runner
 from logvec.records import RawBatch
-from logvec.sources import iter_file_batches
+from logvec.sources import IteratorSource, iter_file_batches
 from logvec.textstages import TextPool, TextStages, resolve_processes
 from tests.support import PIPELINES, raw_batches
 
@@ -35,6 +35,11 @@ def log_file(shared_data, tmp_path_factory):
     return path
 
 
+def source(log_file, batch_size: int) -> IteratorSource:
+    """The file as `logvec run --input` reads it: in batches, its size known."""
+    return IteratorSource(iter_file_batches([str(log_file)], batch_size, 64 * 1024), log_file.stat().st_size)
+
+
 def stored(data_dir) -> list[tuple]:
     with sqlite3.connect(data_dir / "store" / "records.sqlite") as db:
         return db.execute("SELECT id, ts, service, level, message, template_id, is_anomaly, reason, flags, "
@@ -49,7 +54,7 @@ def run(tmp_path, log_file, processes: int, batch_size: int = 1000) -> tuple[dic
     redactions = REDACTIONS.labels("password")._value.get()
     runner = Runner(config, tmp_path / f"p{processes}")
     try:
-        summary = runner.run(iter_file_batches([str(log_file)], batch_size, config.parse.max_line_size))
+        summary = runner.run(source(log_file, batch_size))
     finally:
         runner.close()
     counts = summary.to_dict()
@@ -65,12 +70,19 @@ def test_worker_processes_store_what_the_main_process_stores(tmp_path, log_file,
     reasons and flags, dead letters, blank lines and secrets counted, as with no worker at all."""
     monkeypatch.setattr(textstages, "POOL_AT_ONCE_BYTES", 0 if at_once else 10**12)
     monkeypatch.setattr(textstages, "POOL_AFTER_LINES", 3000)
+    handed: list[int] = []  # the batches the workers did
+    real_result = TextPool._result
+    monkeypatch.setattr(TextPool, "_result", lambda self, w: handed.append(1) or real_result(self, w))
     inline, inline_rows, inline_secrets = run(tmp_path, log_file, 0)
+    assert not handed
     pooled, pooled_rows, pooled_secrets = run(tmp_path, log_file, 2)
+    lines = log_file.read_bytes().count(b"\n")
+    # at once: every batch (the main process reads the first, which fits the model, and hands it on); else
+    # those after the first 3,000 lines
+    assert len(handed) == (-(-lines // 1000) if at_once else -(-lines // 1000) - 3)
     assert pooled == inline
     assert pooled_rows == inline_rows
     assert pooled_secrets == inline_secrets > 0
-    lines = log_file.read_bytes().count(b"\n")
     assert (inline["blank"], inline["dead_letters"], inline["records"]) == (2, 1, lines - 3)
     assert not any("hunter2" in row[4] for row in pooled_rows)
 
@@ -131,3 +143,30 @@ def test_auto_is_a_worker_a_core_for_files_and_none_for_kafka(monkeypatch):
     assert resolve_processes(parse_pipeline({"run": {"text_processes": 3}})) == 3
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     assert resolve_processes(parse_pipeline({})) == 0
+
+
+def test_a_run_stopped_midway_lets_its_workers_go_without_killing_them(tmp_path, log_file, monkeypatch, caplog):
+    """A stop (SIGTERM) while workers hold batches: the run stores a prefix, and each worker ends on the end
+    of its pipes — none is left waiting to write a result nobody reads, to be killed; nothing is "given up"."""
+    monkeypatch.setattr(textstages, "POOL_AT_ONCE_BYTES", 0)
+    ended = []
+    real_close = TextPool.close
+
+    def close(self):
+        workers = list(self._workers)
+        real_close(self)
+        ended.extend(w.returncode for w in workers)
+
+    monkeypatch.setattr(TextPool, "close", close)
+    config = load_pipeline(PIPELINES / "default.yaml")
+    config.run.text_processes, config.run.batch_size, config.run.warmup_lines = 2, 300, 2000
+    runner = Runner(config, tmp_path / "d")
+    asked = []
+    try:
+        summary = runner.run(source(log_file, 300), should_stop=lambda: asked.append(1) or len(asked) > 10)
+    finally:
+        runner.close()
+    assert 0 < summary.records < log_file.read_bytes().count(b"\n") - 3
+    assert len(stored(tmp_path / "d")) == summary.records
+    assert ended == [0, 0]
+    assert "given up" not in caplog.text
