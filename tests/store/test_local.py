@@ -200,18 +200,25 @@ def test_postings_list_every_record_of_a_vector_newest_first(tmp_path, monkeypat
                 assert found == scan
 
 
+def reopened_as_older(path, tables: tuple[str, ...], column: str) -> LocalStore:
+    """The closed store at `path` as a release before `tables` wrote it (an index on `column` instead), opened
+    again: it has the first table filled and the index gone."""
+    with sqlite3.connect(path / "records.sqlite") as db:
+        for table in tables:
+            db.execute(f"DROP TABLE {table}")
+        db.execute(f"CREATE INDEX records_{column} ON records({column})")
+    s = LocalStore(path)
+    with sqlite3.connect(path / "records.sqlite") as db:
+        assert db.execute(f"SELECT COUNT(*) FROM {tables[0]}").fetchone()[0] > 0
+        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"records_{column}",)).fetchone()
+    return s
+
+
 def test_a_store_written_with_an_index_on_vec_gets_postings_on_open(tmp_path):
     s = filled(tmp_path)
     before = [[h.id for h in s.knn(np.ones(8, dtype=np.float32), k=30, filters=f)] for f in FILTERS]
     s.close()
-    with sqlite3.connect(tmp_path / "records.sqlite") as db:  # as a release before postings wrote it
-        db.execute("DROP TABLE postings")
-        db.execute("DROP TABLE postings_pending")
-        db.execute("CREATE INDEX records_vec ON records(vec)")
-    s = LocalStore(tmp_path)
-    with sqlite3.connect(tmp_path / "records.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM postings").fetchone()[0] > 0
-        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'records_vec'").fetchone()
+    s = reopened_as_older(tmp_path, ("postings", "postings_pending"), "vec")
     assert [[h.id for h in s.knn(np.ones(8, dtype=np.float32), k=30, filters=f)] for f in FILTERS] == before
 
 
@@ -307,13 +314,7 @@ def test_a_store_written_with_an_index_on_ts_gets_spans_on_open(tmp_path):
     window = (1.7e9 + DAY, 1.7e9 + 3 * DAY)
     before = [h.id for h in s.lines_between(*window, limit=10_000)]
     s.close()
-    with sqlite3.connect(tmp_path / "records.sqlite") as db:  # as a release before spans wrote it
-        db.execute("DROP TABLE spans")
-        db.execute("CREATE INDEX records_ts ON records(ts)")
-    s = LocalStore(tmp_path)
-    with sqlite3.connect(tmp_path / "records.sqlite") as db:
-        assert db.execute("SELECT COUNT(*) FROM spans").fetchone()[0] > 0
-        assert not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'records_ts'").fetchone()
+    s = reopened_as_older(tmp_path, ("spans",), "ts")
     assert [h.id for h in s.lines_between(*window, limit=10_000)] == before and before
 
 
