@@ -84,26 +84,34 @@ def build(db: sqlite3.Connection) -> None:
 
 
 class Reader:
-    """The rowids of a vector's records, newest first, for one search: the pending writes are read once."""
+    """The rowids of a vector's records, newest first, for one search: the pending writes are read once, when
+    first needed."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        pending = db.execute("SELECT vecs, rowids FROM postings_pending").fetchall()
-        self._vecs = np.concatenate([_array(v) for v, _ in pending]) if pending else np.zeros(0, np.int64)
-        self._rowids = np.concatenate([_array(r) for _, r in pending]) if pending else np.zeros(0, np.int64)
+        self._pending: tuple[np.ndarray, np.ndarray] | None = None  # (vecs, rowids)
+
+    def _read_pending(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._pending is None:
+            got = self.db.execute("SELECT vecs, rowids FROM postings_pending").fetchall()
+            empty = np.zeros(0, np.int64)
+            self._pending = (np.concatenate([_array(v) for v, _ in got]) if got else empty,
+                             np.concatenate([_array(r) for _, r in got]) if got else empty)
+        return self._pending
 
     def newest(self, vec: int) -> Iterator[np.ndarray]:
         """Chunks of rowids, each descending, each (but for records a replay wrote again) older than the one
         before."""
-        recent = np.unique(self._rowids[self._vecs == vec])[::-1]
+        vecs, rowids = self._read_pending()
+        recent = np.unique(rowids[vecs == vec])[::-1]
         if len(recent):
             yield recent
         seen = [recent]
         for (blob,) in self.db.execute("SELECT rowids FROM postings WHERE vec = ? ORDER BY merge DESC", (vec,)):
-            rowids = _array(blob)[::-1]
+            chunk = _array(blob)[::-1]
             # a record written again (a replay) is listed again, and one merged since the pending writes were read
             # is listed twice: each once
-            rowids = rowids[~np.isin(rowids, np.concatenate(seen))]
-            if len(rowids):
-                seen.append(rowids)
-                yield rowids
+            chunk = chunk[~np.isin(chunk, np.concatenate(seen))]
+            if len(chunk):
+                seen.append(chunk)
+                yield chunk
