@@ -28,7 +28,7 @@ from results import save
 from logvec.config import PipelineConfig, load_pipeline
 from logvec.evaluate import average_precision, evaluate
 from logvec.masking import Masker
-from logvec.model import session_keys
+from logvec.sessionkeys import session_keys
 from logvec.parse import Parser
 from logvec.records import RawBatch
 from logvec.sessions import Sessions

@@ -24,7 +24,7 @@ from logvec.masking import Masker
 from logvec.parse import Parser
 from logvec.redact import Redactor
 from logvec.records import RawBatch, RecordBatch
-from logvec.sessionkeys import SessionKeys
+from logvec.sessionkeys import session_keys
 from logvec.sessions import SessionFeaturizer, Sessions
 from logvec.templates import TemplateMiner
 from logvec.vectorize import BaseVectorizer, Vectors, make_vectorizer
@@ -199,10 +199,6 @@ class Model:
     @staticmethod
     def exists(directory: str | Path) -> bool:
         return (Path(directory) / "model.pkl").exists()
-
-
-def session_keys(config: PipelineConfig) -> SessionKeys | None:
-    return SessionKeys(config.session) if config.session is not None else None
 
 
 def concat(batches: list[RecordBatch]) -> RecordBatch:

@@ -118,7 +118,6 @@ class Runner:
         self.model_dir = self.data_dir / "model"  # this worker's working copy of the active version
         self.registry: Registry = open_registry(config, self.data_dir)
         self.text = TextStages(config)  # redact, parse, mask: here, or in `run.text_processes` worker processes
-        self.parser, self.redactor, self.masker = self.text.parser, self.text.redactor, self.text.masker
         self._dead_letters: DeadLetterSink | None = None  # opened at the first letter (`fit` needs no Kafka)
         self.alerts = None
         if config.alerts is not None:
@@ -230,7 +229,7 @@ class Runner:
     def incidents(self) -> IncidentTracker | None:
         if self._incidents is None and self.model is not None and self.config.incidents.enabled:
             self._incidents = IncidentTracker(self.config.incidents, self.store, self.model.vectorizer,
-                                              self.masker, self.model.model_id, self.model.rate)
+                                              self.text.masker, self.model.model_id, self.model.rate)
         return self._incidents
 
     def update_incidents(self, finish: bool = False) -> None:

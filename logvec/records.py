@@ -8,24 +8,29 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def unique_inverse(texts: list[str]) -> tuple[list[str], np.ndarray]:
+    """Distinct texts in first-seen order, and each text's position among them."""
+    first: dict[str, int] = {}
+    inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
+    return list(first), inverse
+
+
 class Coded(list):
     """A column of few distinct values (services, levels) that carries each item's code among them: `names`, in
     first-seen order, and `codes`. Worked out once where the column is made (the text stages' workers), for the
     stages that group rows by it; equal items are one object, so a batch pickles each once."""
 
     def __init__(self, items: Iterable[str] = ()) -> None:
-        first: dict[str, int] = {}
-        codes = [first.setdefault(x, len(first)) for x in items]
-        self.names = list(first)
-        super().__init__([self.names[c] for c in codes])
-        self.codes = np.array(codes, dtype=np.int64)
+        self.names, self.codes = unique_inverse(list(items))
+        super().__init__([self.names[c] for c in self.codes.tolist()])
 
 
-def codes_of(column: list[str]) -> tuple[list[str], np.ndarray] | None:
-    """A `Coded` column's (names, codes), None for a plain list (or one changed since it was coded)."""
+def codes_of(column: list[str]) -> tuple[list[str], np.ndarray]:
+    """(distinct items in first-seen order, each item's position among them): a `Coded` column's own, else
+    worked out here."""
     if isinstance(column, Coded) and len(column.codes) == len(column):
         return column.names, column.codes
-    return None
+    return unique_inverse(column)
 
 
 @dataclass
@@ -80,10 +85,7 @@ class RecordBatch:
     def shapes(self) -> tuple[list[str], np.ndarray]:
         """(distinct masked lines in first-seen order, each record's place among them)."""
         if len(self.masked_index) != len(self.masked):
-            first: dict[str, int] = {}
-            self.masked_index = np.fromiter((first.setdefault(m, len(first)) for m in self.masked),
-                                            dtype=np.int64, count=len(self.masked))
-            self.masked_unique = list(first)
+            self.masked_unique, self.masked_index = unique_inverse(self.masked)
         return self.masked_unique, self.masked_index
 
     @classmethod

@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from logvec.config import SessionConfig
+from logvec.config import PipelineConfig, SessionConfig
 
 
 class SessionKeys:
@@ -36,3 +36,8 @@ class SessionKeys:
         w = self.window
         starts = np.floor(timestamps / w) * w
         return [f"{s}@{int(t)}" if not math.isnan(t) else "" for s, t in zip(services, starts.tolist())]
+
+
+def session_keys(config: PipelineConfig) -> SessionKeys | None:
+    """The pipeline's session keys, None when it has no sessions."""
+    return SessionKeys(config.session) if config.session is not None else None

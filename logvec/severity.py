@@ -97,14 +97,7 @@ class SeverityWeights:
     def weights(self, levels: list[str], template_ids: np.ndarray, template_text) -> np.ndarray:
         if not len(template_ids):
             return np.zeros(0)
-        coded = codes_of(levels)
-        if coded is not None:
-            names, level_code = coded
-        else:
-            lookup: dict[str, int] = {}
-            level_code = np.fromiter((lookup.setdefault(v, len(lookup)) for v in levels), dtype=np.int64,
-                                     count=len(levels))
-            names = list(lookup)
+        names, level_code = codes_of(levels)
         tids, t_code = np.unique(template_ids, return_inverse=True)
         pair, inverse = np.unique(t_code.ravel() * len(names) + level_code, return_inverse=True)
         w = np.array([self.line_weight(names[p % len(names)], template_text(int(tids[p // len(names)])))

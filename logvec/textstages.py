@@ -38,7 +38,7 @@ from logvec.metrics import REDACTIONS
 from logvec.parse import Parser
 from logvec.records import Coded, RawBatch, RecordBatch
 from logvec.redact import Redactor
-from logvec.sessionkeys import SessionKeys
+from logvec.sessionkeys import session_keys
 
 # auto: this many worker processes at most (beyond it the main process, which stores, is the bottleneck)
 AUTO_MAX_PROCESSES = 4
@@ -72,7 +72,7 @@ class TextStages:
 
     def __init__(self, config: PipelineConfig) -> None:
         self.redactor = Redactor(config.redact)
-        self.parser = Parser(config.parse, SessionKeys(config.session) if config.session is not None else None)
+        self.parser = Parser(config.parse, session_keys(config))
         self.masker = Masker(config.masking)
 
     def apply(self, raw: RawBatch) -> TextResult:

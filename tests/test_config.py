@@ -47,8 +47,10 @@ def test_unknown_key_names_file_and_key_path(tmp_path):
     ("templates:\n  variable_min_values: -1\n", r"templates\.variable_min_values: .*greater than or equal to 0"),
     ("session:\n  key: 'x'\n  detector: {type: novelty, flag_broken_invariants: maybe}\n",
      r"session\.detector\.flag_broken_invariants: .*valid boolean.*maybe"),
+    ("run:\n  text_processes: lots\n", r"(?s)run\.text_processes.*'auto'.*valid integer.*lots"),
+    ("run:\n  text_processes: -1\n", r"(?s)run\.text_processes.*greater than or equal to 0"),
 ], ids=["bad value", "unknown vectorizer type", "invalid regex", "pattern without message group",
-        "negative word count", "not a boolean"])
+        "negative word count", "not a boolean", "worker count not a number", "negative worker count"])
 def test_bad_pipelines_name_the_key_and_the_problem(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_pipeline(write(tmp_path, text))

@@ -78,12 +78,12 @@ def feed(runner: Runner, path: Path, data: bytes, query: str) -> int:
     for and stored. Returns the number of lines."""
     path.write_bytes(data)
     s, store = runner.summary, runner.store
-    before, blank, records, dead = store.count(), runner.parser.blank, s.records, s.dead_letters
+    before, blank, records, dead = store.count(), runner.text.parser.blank, s.records, s.dead_letters
     config = runner.config
     for raw in iter_file_batches([str(path)], config.run.batch_size, config.parse.max_line_size):
         runner.process(raw)
     n = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    got = (s.records - records, s.dead_letters - dead, runner.parser.blank - blank)
+    got = (s.records - records, s.dead_letters - dead, runner.text.parser.blank - blank)
     assert sum(got) == n, f"{path.name}: {n} lines but records, dead letters, blank = {got}"
     assert store.count() - before == got[0]
     searcher = SEARCHERS.setdefault(runner.data_dir, Searcher(runner.config, runner.data_dir))

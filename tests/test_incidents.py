@@ -196,7 +196,7 @@ def test_feedback_marks_normal_expires_resolves_and_refits(tmp_path):
     model = runner.fit(raw_batches(clean, "refit.log"), activate_it=False)
     runner.close()
     assert model.meta["baseline_lines"] == len(clean) + len(examples)
-    assert (model.miner.match(runner.masker.mask(examples)) >= 0).all()  # templates of the baseline now
+    assert (model.miner.match(runner.text.masker.mask(examples)) >= 0).all()  # templates of the baseline now
 
 
 def test_the_incident_and_feedback_commands_and_their_bad_input(tmp_path):

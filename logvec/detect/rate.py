@@ -300,14 +300,8 @@ class RateTracker:
 def _group_rows(services: list[str], template_ids: np.ndarray, win: np.ndarray, ok: np.ndarray):
     """The rows `ok` grouped by (service, template id, window): [((service, template id, window), rows)].
     One integer key per row, so the grouping is one 1-D sort, not a sort of string or row tuples."""
-    coded = codes_of(services)
-    if coded is not None:
-        names, svc = coded[0], coded[1][ok]
-    else:
-        lookup: dict[str, int] = {}
-        svc = np.fromiter((lookup.setdefault(services[i], len(lookup)) for i in ok.tolist()), dtype=np.int64,
-                          count=len(ok))
-        names = list(lookup)
+    names, codes = codes_of(services)
+    svc = codes[ok]
     tids, t_code = np.unique(template_ids[ok], return_inverse=True)
     w0 = int(win.min())
     span = int(win.max()) - w0 + 1

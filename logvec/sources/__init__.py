@@ -10,7 +10,7 @@ from logvec.config import FileSourceConfig, PipelineConfig
 from logvec.records import RawBatch
 from logvec.sources.files import expand_paths, iter_file_batches, iter_stream_batches
 
-__all__ = ["open_source", "input_size", "iter_file_batches", "iter_stream_batches", "Source", "IteratorSource",
+__all__ = ["open_source", "iter_file_batches", "iter_stream_batches", "Source", "IteratorSource",
            "KafkaUnavailableError"]
 
 
@@ -60,37 +60,26 @@ def open_source(
         from logvec.sources.kafka import KafkaSource
 
         return KafkaSource(config.source, config.parse.max_line_size, idle_exit=idle_exit)
-    return IteratorSource(_batches(config, inputs, follow, idle_exit, sys.stdin.buffer),
-                          input_size(config, inputs, follow))
-
-
-def input_size(config: PipelineConfig, inputs: list[str] | None, follow: bool | None) -> int | None:
-    """The bytes of the files a run will read once (None for stdin and for files followed as they grow)."""
-    if inputs == ["-"] or (not inputs and config.source.type != "file"):
-        return None
-    src = config.source
-    paths = list(inputs) if inputs else src.paths if isinstance(src, FileSourceConfig) else []
-    following = follow if follow is not None else (not inputs and isinstance(src, FileSourceConfig) and src.follow)
-    if following or not paths:
-        return None
-    return sum(p.stat().st_size for p in expand_paths(paths) if p.is_file())
+    return IteratorSource(*_batches(config, inputs, follow, idle_exit, sys.stdin.buffer))
 
 
 def _batches(config: PipelineConfig, inputs: list[str] | None, follow: bool | None, idle_exit: float | None,
-             stdin: BinaryIO) -> Iterator[RawBatch]:
+             stdin: BinaryIO) -> tuple[Iterator[RawBatch], int | None]:
+    """The batches, and the bytes they will hold when that is known (files read once, not stdin or followed)."""
     batch_size = config.run.batch_size
     max_bytes = config.parse.max_line_size
     src = config.source
     if inputs:
         if inputs == ["-"]:
-            return iter_stream_batches(stdin, "stdin", batch_size, max_bytes)
+            return iter_stream_batches(stdin, "stdin", batch_size, max_bytes), None
         src = FileSourceConfig(paths=list(inputs), follow=bool(follow) if follow is not None else False)
     if src.type == "stdin":
-        return iter_stream_batches(stdin, "stdin", batch_size, max_bytes)
+        return iter_stream_batches(stdin, "stdin", batch_size, max_bytes), None
     if not isinstance(src, FileSourceConfig):
         raise ValueError(f"a {src.type} source is read by its own client, not as files")
     if not src.paths:
         raise ValueError("no input: give --input PATH (or - for stdin) or set source.paths in the pipeline")
     do_follow = src.follow if follow is None else follow
-    return iter_file_batches(src.paths, batch_size, max_bytes, follow=do_follow,
-                             poll_interval=src.poll_interval, idle_exit=idle_exit)
+    size = None if do_follow else sum(p.stat().st_size for p in expand_paths(src.paths) if p.is_file())
+    return iter_file_batches(src.paths, batch_size, max_bytes, follow=do_follow, poll_interval=src.poll_interval,
+                             idle_exit=idle_exit), size

@@ -16,6 +16,7 @@ import numpy as np
 
 from logvec.errors import NotFittedError
 from logvec.metrics import VECTORIZER_CACHE
+from logvec.records import unique_inverse
 
 
 @dataclass
@@ -48,13 +49,6 @@ class Vectors:
             raise ValueError(f"vectors must be a 2-D matrix, got shape {matrix.shape}")
         rows, index = np.unique(matrix, axis=0, return_inverse=True)
         return cls(np.ascontiguousarray(rows), index.reshape(-1).astype(np.int64))
-
-
-def unique_inverse(texts: list[str]) -> tuple[list[str], np.ndarray]:
-    """Distinct texts in first-seen order, and each text's position among them."""
-    first: dict[str, int] = {}
-    inverse = np.fromiter((first.setdefault(t, len(first)) for t in texts), dtype=np.int64, count=len(texts))
-    return list(first), inverse
 
 
 def l2_normalize(matrix: np.ndarray) -> np.ndarray:
