@@ -124,7 +124,7 @@ def test_incidents_histogram_similar_context_and_feedback(server, browser, tmp_p
     page, problems = open_page(browser, server, width)
     sign_in(page)
     expect(page.locator("#incidents tr.incident")).to_have_count(3)
-    assert page.text_content("#status") == "3 incidents"
+    expect(page.locator("#status")).to_have_text("3 incidents")  # said once the sessions have loaded too
     expect(page.locator("#histogram canvas").first).to_be_visible()
     legend = page.text_content("#histogram .u-legend")
     assert "lines" in legend and "storage" in legend and "db" in legend  # volume, and anomalies by service

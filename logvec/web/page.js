@@ -209,6 +209,7 @@ function route() {
   if (m) return quietly(showIncident)(decodeURIComponent(m[1]));
   if (!searching) {
     return quietly(async () => {
+      say('loading…');  // a refusal from before sign-in must not stand beside what this loads
       await loadHistogram();
       const l = await loadIncidents();
       await loadSessions();
