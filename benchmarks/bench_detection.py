@@ -4,9 +4,11 @@ chronological train/test splits (`detection_cases.py`). One table: P, R, F1, AP 
 
     python benchmarks/bench_detection.py [--cases hdfs5k-chrono,shop-clean] [--pipeline pipelines/default.yaml]
                                          [--session-detectors novelty+knn,novelty+pca,novelty]
+                                         [--bgl path/to/BGL_2k.log]
 
 `--session-detectors` adds a logvec row per session detector (an ensemble of the named members, `max`) on
-the session cases: the table the default session detector is chosen by.
+the session cases: the table the default session detector is chosen by. `--bgl` adds the supercomputer RAS
+cases (bgl-50 … bgl-80) from Loghub's BGL_2k.log, which this repository does not ship.
 
 The peers see the same events logvec does (its parse, masks and template miner, fitted on TRAIN) as an
 event-count matrix per session (a line is a session of one event) and use their published threshold rules.
@@ -21,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from detection_cases import CASES, Case
+from detection_cases import BGL_SHARES, CASES, Case, bgl_chrono
 from peers.classic import PEERS
 from results import save
 
@@ -125,12 +127,16 @@ def main() -> None:
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--pipeline", default=str(HERE.parent / "pipelines" / "default.yaml"))
     ap.add_argument("--session-detectors", default="", help="comma-separated member lists, e.g. novelty+pca")
+    ap.add_argument("--bgl", type=Path, help="Loghub's BGL_2k.log: adds the bgl-50 … bgl-80 cases")
     a = ap.parse_args()
     config = load_pipeline(a.pipeline)
+    cases = {name: CASES[name] for name in a.cases.split(",") if name}
+    if a.bgl:
+        cases |= {f"bgl-{round(s * 100)}": (lambda s=s: bgl_chrono(a.bgl, s)) for s in BGL_SHARES}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for name in a.cases.split(","):
-            results[name] = run_case(CASES[name](), config, Path(tmp),
+        for name, make in cases.items():
+            results[name] = run_case(make(), config, Path(tmp),
                                      [m for m in a.session_detectors.split(",") if m])
             print(f"\n{name} ({results[name]['level']}, {results[name]['items']} items, "
                   f"{results[name]['positives']} anomalous)")

@@ -387,8 +387,9 @@ class ThresholdConfig(_Strict):
     normal items exceed. "Unusual" is then measured against normal items the detector did not memorize (an
     in-sample score of a repeated item is 0 and says nothing about an unseen normal one). A baseline of fewer
     than 1/false_alarm_rate items cannot pin that quantile: the robust rule on the held-out scores stands in
-    for novelty (a few anomalies in the baseline barely move it), their largest for the distance detectors
-    (most of their held-out scores tie at 0 on a small baseline). `robust`: in-sample median + k × robust
+    for novelty's sessions (a few anomalies in the baseline barely move it), their largest for novelty's lines
+    (a stream's normal novelty comes in bursts) and the distance detectors (most of their held-out scores tie
+    at 0 on a small baseline). `robust`: in-sample median + k × robust
     spread (MAD); `quantile`: that in-sample quantile; `contamination`: flag that share.
     """
 
@@ -440,6 +441,10 @@ class NoveltyDetectorConfig(_Strict):
     flag_broken_invariants: bool = Field(
         True, description="sessions: a broken invariant (an order or a step that held in `order_confidence` of "
         "the baseline) flags the session by itself, though the baseline broke it too (its own anomalies may)")
+    flag_new_from: Literal["warn", "error", "fatal", "none"] = Field(
+        "fatal", description="lines: a template the baseline never showed, at this level or worse (parsed, or read "
+        "from its words), is flagged whatever the threshold, as an error tracker opens an issue for an error it "
+        "has not seen before; none: the threshold alone decides")
     severity: SeverityConfig | None = Field(
         default_factory=SeverityConfig, description="lines: level weights added to the rarity score; empty: none")
     threshold: ThresholdConfig = Field(default_factory=ThresholdConfig)

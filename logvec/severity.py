@@ -40,6 +40,10 @@ _ERROR_WORDS = re.compile(r"\b(error|errors|err|severe|failure|failures|failed|f
 _WARN_WORDS = re.compile(r"\b(warn|warning|deprecated|retry\w*|slow)\b", re.IGNORECASE)
 
 
+# the grades, least severe first
+GRADES = ("debug", "info", "notice", "warn", "error", "fatal")
+
+
 def level_grade(level: str) -> str | None:
     """The grade of a parsed level, None when the level is empty or unknown."""
     return _LEVELS.get(level.strip().lower()) if level else None
@@ -64,6 +68,7 @@ class SeverityWeights:
         self.config = config
         self.cache_size = cache_size
         self._cache: dict[tuple[str, str], float] = {}  # (level, template text) -> weight
+        self._grades: dict[tuple[str, str], int] = {}  # (level, template text) -> index in GRADES
 
     def weight(self, grade: str) -> float:
         return float(getattr(self.config, grade))
@@ -94,12 +99,30 @@ class SeverityWeights:
             w = max(w, self.weight("error") / 2)  # "INFO ... failed": half-way to ERROR
         return w
 
+    def grade_index(self, level: str, text: str) -> int:
+        key = (level, text)
+        g = self._grades.get(key)
+        if g is None:
+            if len(self._grades) >= self.cache_size:
+                self._grades.clear()
+            g = self._grades[key] = GRADES.index(self.grade(level, text)[0])
+        return g
+
     def weights(self, levels: list[str], template_ids: np.ndarray, template_text) -> np.ndarray:
+        return self._per_pair(self.line_weight, levels, template_ids, template_text, np.float64)
+
+    def grades(self, levels: list[str], template_ids: np.ndarray, template_text) -> np.ndarray:
+        """Per line, the index of its grade in GRADES."""
+        return self._per_pair(self.grade_index, levels, template_ids, template_text, np.int64)
+
+    @staticmethod
+    def _per_pair(fn, levels: list[str], template_ids: np.ndarray, template_text, dtype) -> np.ndarray:
+        """fn(level, template text) per line, called once per distinct (level, template) pair."""
         if not len(template_ids):
-            return np.zeros(0)
+            return np.zeros(0, dtype=dtype)
         names, level_code = codes_of(levels)
         tids, t_code = np.unique(template_ids, return_inverse=True)
         pair, inverse = np.unique(t_code.ravel() * len(names) + level_code, return_inverse=True)
-        w = np.array([self.line_weight(names[p % len(names)], template_text(int(tids[p // len(names)])))
-                      for p in pair.tolist()])
-        return w[inverse.ravel()]
+        values = np.array([fn(names[p % len(names)], template_text(int(tids[p // len(names)])))
+                           for p in pair.tolist()], dtype=dtype)
+        return values[inverse.ravel()]

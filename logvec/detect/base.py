@@ -149,6 +149,10 @@ class Detector:
     min_tail = MIN_TAIL_SHARE
     # a baseline too small for the held-out quantile: `fence` or `max` (see calibrate.conformal_threshold)
     small_baseline = "fence"
+
+    def small_baseline_rule(self, sample: Sample) -> str:
+        """What stands in for the held-out quantile on a baseline too small to pin it (`small_baseline`)."""
+        return self.small_baseline
     threshold: ThresholdConfig
     threshold_: float
     center_: float  # the baseline's typical score (median), for scaling scores across detectors
@@ -185,15 +189,21 @@ class Detector:
         out = np.zeros(len(sample))
         for f in range(folds):
             held = np.flatnonzero(fold == f)
-            part = self.clone()._fit(sample.take(np.flatnonzero(fold != f)))
+            part = self.clone()
+            part.standing_in_for(len(sample))
+            part._fit(sample.take(np.flatnonzero(fold != f)))
             out[held] = part.score(sample.take(held))
         return out
+
+    def standing_in_for(self, n: int) -> None:
+        """This copy is fitted on some folds of a baseline of n items, to score the others: a detector whose
+        scores depend on how many items it saw makes them comparable with the whole baseline's (`novelty`)."""
 
     def _set_threshold(self, sample: Sample) -> None:
         cfg = self.threshold
         if holds_out(cfg, len(sample)):
             self.threshold_, self.center_ = conformal_threshold(self.held_out_scores(sample, cfg.folds), cfg,
-                                                                self.min_tail, self.small_baseline)
+                                                                self.min_tail, self.small_baseline_rule(sample))
         else:  # in-sample methods, and a baseline too small to split
             scores, weights = self._in_sample_scores(sample)
             self.threshold_, self.center_ = calibrate(scores, weights, cfg)
@@ -215,6 +225,9 @@ class Detector:
         self.check_fitted()
         scores = self.score(sample).astype(np.float32)
         flagged = self.flag(scores, sample)
+        # an item flagged by a rule of its own (a detector's `flag`) scores at least the threshold, so that a
+        # flagged item never reads as under it (explanations, an ensemble's scaled scores)
+        scores = np.where(flagged, np.maximum(scores, np.float32(self.threshold_)), scores).astype(np.float32)
         idx = np.flatnonzero(flagged)
         explanations = dict(zip(idx.tolist(), self.explain(sample, idx, scores))) if len(idx) else {}
         return Detections(scores, flagged, explanations, float(self.threshold_))

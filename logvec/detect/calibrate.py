@@ -80,14 +80,18 @@ def conformal_threshold(held_out: np.ndarray, config: ThresholdConfig, min_tail:
     With fewer held-out items than that rule needs, `small` says what stands in: the robust fence of the
     held-out scores (`fence`: any anomaly the baseline holds would otherwise set the threshold), or the largest
     held-out score (`max`: what the rule would take, the cautious choice for a detector whose small baseline
-    leaves most held-out items no residual at all, so that the fence would sit on the tie)."""
+    leaves most held-out items no residual at all, so that the fence would sit on the tie). The fence is never
+    above the largest held-out score."""
     scores = np.sort(np.asarray(held_out, dtype=np.float64))
     if not len(scores):
         return 0.0, 0.0
     n = len(scores)
     rank = int(np.ceil((n + 1) * (1.0 - config.false_alarm_rate)))
     center = float(np.median(scores))
+    largest = float(scores[min(rank, n) - 1])
+    ceiling = largest + max(1e-5, 1e-4 * abs(largest))
     if rank >= n and small == "fence":
-        return robust_fence(scores, None, config.k, min_tail), center
-    q = float(scores[min(rank, n) - 1])
-    return q + max(1e-5, 1e-4 * abs(q)), center
+        # never above what the rule itself would take: a fence past every held-out score (a wide tail of rare
+        # items) would leave nothing as unusual as the baseline's own most unusual item flaggable
+        return min(robust_fence(scores, None, config.k, min_tail), ceiling), center
+    return ceiling, center

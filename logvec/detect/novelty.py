@@ -1,8 +1,10 @@
 """Novelty: what the baseline never or rarely showed.
 
 * Lines: how rare the line's template was among the baseline lines, plus the weight of its level
-  (`severity`): a new FATAL line outranks new INFO chatter. The explanation names the template, its words
-  the baseline rarely or never used, and the level when it weighed.
+  (`severity`): a new FATAL line outranks new INFO chatter. A template never seen at FATAL (`flag_new_from`)
+  is flagged whatever the threshold: a baseline whose held-out lines show new FATAL lines too (a crash's
+  register dump) would otherwise leave the threshold above every new one. The explanation names the
+  template, its words the baseline rarely or never used, and the level when it weighed.
 * Sessions: how rare its rarest template was among the baseline sessions (weighed by the level its words
   imply); a step out of order or in the wrong place (an "every A comes before the first B" that held in at
   least `order_confidence` of the baseline sessions having both, with at least `min_support` of them); a
@@ -26,7 +28,7 @@ import numpy as np
 from logvec.config import SeverityConfig, ThresholdConfig
 from logvec.detect.base import Detector, Explanation, Sample
 from logvec.detect.neighbours import Reference
-from logvec.severity import SeverityWeights
+from logvec.severity import GRADES, SeverityWeights
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_]+")
 COMMON_DECADES = 1.0  # rarity below one in ten does not count
@@ -40,12 +42,13 @@ class NoveltyDetector(Detector):
     min_tail = 0.2
 
     def __init__(self, rare_fraction: float | None = None, order_confidence: float = 0.995, min_support: int = 20,
-                 flag_broken_invariants: bool = True, max_reference: int = 20_000,
+                 flag_broken_invariants: bool = True, flag_new_from: str = "fatal", max_reference: int = 20_000,
                  severity: SeverityConfig | None = None, threshold: ThresholdConfig | None = None):
         self.rare_fraction = rare_fraction
         self.order_confidence = order_confidence
         self.min_support = min_support
         self.flag_broken_invariants = flag_broken_invariants
+        self.flag_new_from = flag_new_from
         self.max_reference = max_reference
         self.severity = severity
         self.threshold = threshold or ThresholdConfig()
@@ -70,12 +73,25 @@ class NoveltyDetector(Detector):
             self._fit_order(sample)
         return self
 
+    def standing_in_for(self, n: int) -> None:
+        # a never-seen event counts as half an occurrence in the whole baseline, as it does for the model that
+        # scores new items: in a fold's smaller count it would read rarer, and every new item of a level the
+        # held-out items reached would clear the threshold by that difference alone
+        self.baseline_n_ = n
+
     def merge_templates(self, merges: dict[int, int]) -> None:
         """Templates merged after the fit (old id -> the id their lines carry now): the baseline counts of
         the old ids are the new one's too, or the merged template would look as rare as its first word."""
         for old, new in merges.items():
             if old in self.counts_:
                 self.counts_[new] = self.counts_.get(new, 0) + self.counts_.pop(old)
+
+    def small_baseline_rule(self, sample: Sample) -> str:
+        """Lines: the largest held-out score. A line baseline is a stream whose new lines come in bursts (a
+        crash writes a dozen register lines never seen before, a job prints a new banner), and the fence would
+        take that normal novelty for the baseline's anomalies and flag every new INFO line after it. Sessions
+        keep the fence: up to a fifth of a small baseline's sessions with a rare event may be its anomalies."""
+        return "max" if sample.level == "line" else self.small_baseline
 
     def _set_threshold(self, sample: Sample) -> None:
         if self.rare_fraction is None:
@@ -90,6 +106,24 @@ class NoveltyDetector(Detector):
             flagged = self.score(sample) >= self.threshold_
             self.reference_.normal = ~np.isin(self.reference_.source, sample.vectors.index[flagged])
 
+    def flag(self, scores: np.ndarray, sample: Sample) -> np.ndarray:
+        flagged = scores >= self.threshold_
+        new_at = self._new_at_level(sample)
+        return flagged | new_at if new_at is not None else flagged
+
+    def _new_at_level(self, sample: Sample) -> np.ndarray | None:
+        """Lines whose template the baseline never showed, at level `flag_new_from` or worse; None when the
+        rule is off or the lines carry no levels."""
+        at = getattr(self, "flag_new_from", "none")  # models saved before the rule: off
+        if at == "none" or sample.template_ids is None or sample.levels is None or not len(sample):
+            return None
+        uniq, inv = np.unique(sample.template_ids, return_inverse=True)  # a batch has few distinct templates
+        new = np.array([self.counts_.get(int(t), 0) == 0 for t in uniq.tolist()], dtype=bool)[inv.ravel()]
+        if not new.any():
+            return new
+        grades = self._weigh().grades(sample.levels, sample.template_ids, sample.template_text)
+        return new & (grades >= GRADES.index(at))
+
     def _severity(self, sample: Sample) -> np.ndarray | None:
         """Per line, the weight of its level; None when not weighed (sessions, no levels, turned off)."""
         if self.severity is None or sample.levels is None or sample.template_ids is None:
@@ -99,8 +133,8 @@ class NoveltyDetector(Detector):
     def _weigh(self) -> SeverityWeights:
         """The level weights, with their cache of (level, template text) pairs (not saved with the model)."""
         weigh = self.__dict__.get("_weights")
-        if weigh is None:
-            weigh = self._weights = SeverityWeights(self.severity)  # type: ignore[arg-type]
+        if weigh is None:  # grading needs no weights: `flag_new_from` grades lines with severity turned off too
+            weigh = self._weights = SeverityWeights(self.severity or SeverityConfig())
         return weigh
 
     def __getstate__(self) -> dict:
@@ -111,7 +145,7 @@ class NoveltyDetector(Detector):
     def _surprise(self, freq: float | np.ndarray, n: float | None = None):
         """Decades of rarity past one in ten: an event in 10% or more of the baseline scores 0 (how common a
         common event is only adds noise), in 1% scores 1; one never seen counts as half an occurrence."""
-        n = self.n_ if n is None else n
+        n = self.__dict__.get("baseline_n_", self.n_) if n is None else n
         return np.maximum(-np.log10(np.maximum(freq, 0.5 / n)) - COMMON_DECADES, 0.0)
 
     def _positions(self, sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -228,6 +262,7 @@ class NoveltyDetector(Detector):
         sub = sample.take(idx)
         order = self._order_events(sub) if sample.level == "session" else None
         weights = self._severity(sub)
+        new_at = self._new_at_level(sub)
         unit = "lines" if sample.level == "line" else "sessions"
         near = self.reference_.nearest_normal(sub.vectors.dense())
         rare_below = 10.0 ** -(self.threshold_ + COMMON_DECADES)  # a frequency this low passes on its own
@@ -253,6 +288,10 @@ class NoveltyDetector(Detector):
                 evidence.append(f"level {level} weighs +{weights[j]:.2g}")
                 if scores[i] - weights[j] < self.threshold_:  # rare alone would not have flagged it
                     kinds.add("severity")
+            if new_at is not None and new_at[j]:
+                evidence.append(f"never seen at level {self.flag_new_from} or worse: flagged whatever the "
+                                "threshold (flag_new_from)")
+                kinds.add("severity")
             if evidence:
                 kind = next((k for k in ("new_template", "rare_template", "severity") if k in kinds),
                             "rare_template")

@@ -177,16 +177,22 @@ def test_held_out_threshold_is_the_conformal_quantile_of_scores_the_detector_did
 
 
 def test_a_small_baseline_gives_distance_detectors_their_largest_held_out_score():
-    """Under 1/α items the held-out quantile cannot be pinned: novelty keeps the robust fence (a small tail of
-    rare items is the baseline's anomalies), pca and knn take the largest held-out score, which a fence on a
-    tie of zero residuals would sit far below."""
-    from logvec.detect.calibrate import conformal_threshold
+    """Under 1/α items the held-out quantile cannot be pinned: novelty's sessions keep the robust fence (a
+    small tail of rare items is the baseline's anomalies), pca and knn take the largest held-out score, which a
+    fence on a tie of zero residuals would sit far below."""
+    from logvec.detect.calibrate import conformal_threshold, robust_fence
 
     held = np.concatenate([np.linspace(1e-9, 5e-9, 100), [0.036, 0.040, 1.31]])  # SVD noise, three residuals
     fence, _ = conformal_threshold(held, ThresholdConfig())
     top, _ = conformal_threshold(held, ThresholdConfig(), small="max")
     assert 0.04 < fence < 0.1  # the fence is the tail's own, not the float noise's (1e-9 to 5e-9)
     assert 1.31 < top < 1.32
+    # a wide tail of rare items: its own fence lies past every held-out score, and the rule never asks more
+    # than the largest (nothing as unusual as the baseline's most unusual item could be flagged otherwise)
+    wide = np.concatenate([np.zeros(300), np.linspace(1.0, 5.0, 80)])
+    assert robust_fence(wide, None, 4.0) > wide.max()
+    capped, _ = conformal_threshold(wide, ThresholdConfig())
+    assert wide.max() < capped <= wide.max() * (1 + 1e-4) + 1e-5
     rng = np.random.default_rng(7)
     X = np.abs(rng.normal(0, 1, (200, 5))) + 0.1
     pca = PcaDetector(variance=0.95).fit(_sample(X))
@@ -277,6 +283,70 @@ def test_a_new_fatal_line_outranks_new_info_chatter(tmp_path):
     assert fatal.min() > chatter.max()
     assert r.average_precision == pytest.approx(1.0)
     assert all("level FATAL weighs" in x for x, y in zip(s.reasons, s.labels) if y)
+
+
+CRASH_DUMP = ["machine check status register: 0x{:08x}", "instruction address: 0x{:08x}",
+              "floating point status and control register: 0x{:08x}", "general purpose registers:",
+              "special purpose registers:", "link register value 0x{:08x}", "core configuration register: 0x{:08x}",
+              "exception syndrome register: 0x{:08x}", "data address space bit {}", "wait state enable bit {}",
+              "icache prefetch depth {}", "byte ordering exception flag {}"]
+BANNERS = ["scheduler started with {} slots", "nightly compaction finished in {}s", "tenant quota table reloaded",
+           "tls certificate rotated, serial {}", "feature flag cache rebuilt from {} rules"]
+
+
+def _stamped(level: str, service: str, text: str, i: int, day: int) -> str:
+    return f"2026-01-{day:02d}T{i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z {level} {service}: {text}"
+
+
+def test_a_never_seen_fatal_line_is_flagged_though_the_baseline_crashed_once_too(tmp_path):
+    """A baseline that crashed once holds a dozen FATAL lines seen nowhere else (a register dump), and now and
+    then a new INFO banner. Held out, those are as new as any later FATAL line, so the threshold sits above
+    every never-seen FATAL line: `flag_new_from: fatal` (the default) flags them all the same, as an error
+    tracker opens an issue for an error it has not seen; new INFO banners stay quiet; with the rule off,
+    nothing is flagged."""
+    train = [_stamped("INFO", "api", f"request {i} served", i, 1) for i in range(3000)]
+    for j, text in enumerate(CRASH_DUMP):
+        train[1500 + j] = _stamped("FATAL", "kernel", text.format(j * 977), 1500 + j, 1)
+    for j, text in enumerate(BANNERS):
+        train[400 + 500 * j] = _stamped("INFO", "ops", text.format(j + 3), 400 + 500 * j, 1)
+    test, labels = [], []
+    for i in range(600):
+        if i % 100 == 7:
+            test.append(_stamped("FATAL", "kernel", f"rts panic, stopping execution on node {i}", i, 2))
+            labels.append(1)
+        elif i % 100 == 9:
+            test.append(_stamped("INFO", "ops", f"backup window moved to {i % 24}h", i, 2))
+            labels.append(0)
+        else:
+            test.append(_stamped("INFO", "api", f"request {i} served", i, 2))
+            labels.append(0)
+    pipeline = {"parse": {"type": "regex", "patterns": [
+        r"^(?P<timestamp>\S+) (?P<level>[A-Z]+) (?P<service>\w+): (?P<message>.*)$"]}}
+    r = run_eval(tmp_path, train, test, labels, pipeline)
+    assert (r.tp, r.fp, r.fn) == (6, 0, 0), r.to_dict()
+    assert all("never seen at level fatal" in x for x, y in zip(r.scored.reasons, r.scored.labels) if y)
+    assert_explained(r)
+    off = run_eval(tmp_path, train, test, labels,
+                   {**pipeline, "detector": {"type": "novelty", "flag_new_from": "none"}})
+    assert (off.tp, off.fp) == (0, 0), off.to_dict()
+    assert off.threshold > off.scored.scores.max()  # held-out FATAL lines as new as these set it
+
+
+def test_real_logs_later_half_stays_quiet(shared_data, tmp_path):
+    """Real logs (Loghub samples), fitted on their first half and run on the second: new lines come in bursts
+    there (a job's banner, a crash's register dump), and a threshold that took the baseline's own bursts of
+    novelty for anomalies flagged 19% to 70% of these halves. Each is flagged at most 1% now."""
+    from logvec.config import load_pipeline
+    from tests.support import PIPELINES
+
+    config = load_pipeline(PIPELINES / "default.yaml")
+    for system in ("HPC", "HealthApp", "Linux", "Proxifier", "Mac"):
+        lines = (shared_data / "loghub_2k" / system / f"{system}_2k.log").read_text(errors="replace").splitlines()
+        half = len(lines) // 2
+        train, _ = write_case(tmp_path, lines[:half], [0] * half, f"{system}-train")
+        test, lab = write_case(tmp_path, lines[half:], [0] * (len(lines) - half), f"{system}-test")
+        r = evaluate(config, [str(train)], [str(test)], str(lab))
+        assert r.fp <= 0.01 * (len(lines) - half), (system, r.to_dict())
 
 
 def test_weighted_quantile_counts_repeats():
