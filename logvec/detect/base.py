@@ -149,10 +149,6 @@ class Detector:
     min_tail = MIN_TAIL_SHARE
     # a baseline too small for the held-out quantile: `fence` or `max` (see calibrate.conformal_threshold)
     small_baseline = "fence"
-
-    def small_baseline_rule(self, sample: Sample) -> str:
-        """What stands in for the held-out quantile on a baseline too small to pin it (`small_baseline`)."""
-        return self.small_baseline
     threshold: ThresholdConfig
     threshold_: float
     center_: float  # the baseline's typical score (median), for scaling scores across detectors
@@ -198,6 +194,10 @@ class Detector:
     def standing_in_for(self, n: int) -> None:
         """This copy is fitted on some folds of a baseline of n items, to score the others: a detector whose
         scores depend on how many items it saw makes them comparable with the whole baseline's (`novelty`)."""
+
+    def small_baseline_rule(self, sample: Sample) -> str:
+        """What stands in for the held-out quantile on a baseline too small to pin it (`small_baseline`)."""
+        return self.small_baseline
 
     def _set_threshold(self, sample: Sample) -> None:
         cfg = self.threshold

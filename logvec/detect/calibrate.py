@@ -88,10 +88,10 @@ def conformal_threshold(held_out: np.ndarray, config: ThresholdConfig, min_tail:
     n = len(scores)
     rank = int(np.ceil((n + 1) * (1.0 - config.false_alarm_rate)))
     center = float(np.median(scores))
-    largest = float(scores[min(rank, n) - 1])
-    ceiling = largest + max(1e-5, 1e-4 * abs(largest))
+    q = float(scores[min(rank, n) - 1])  # the rule's score; with too few items, the largest
+    threshold = q + max(1e-5, 1e-4 * abs(q))
     if rank >= n and small == "fence":
         # never above what the rule itself would take: a fence past every held-out score (a wide tail of rare
         # items) would leave nothing as unusual as the baseline's own most unusual item flaggable
-        return min(robust_fence(scores, None, config.k, min_tail), ceiling), center
-    return ceiling, center
+        return min(robust_fence(scores, None, config.k, min_tail), threshold), center
+    return threshold, center
