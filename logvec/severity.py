@@ -83,14 +83,18 @@ class SeverityWeights:
             return text_grade(text), "words"
         return parsed, "level"
 
-    def line_weight(self, level: str, text: str) -> float:
+    def _cached(self, cache: dict, level: str, text: str, compute):
+        """compute(level, text), remembered per pair; the cache starts over when it holds `cache_size`."""
         key = (level, text)
-        w = self._cache.get(key)
-        if w is None:
-            if len(self._cache) >= self.cache_size:
-                self._cache.clear()
-            w = self._cache[key] = self._line_weight(level, text)
-        return w
+        value = cache.get(key)
+        if value is None:
+            if len(cache) >= self.cache_size:
+                cache.clear()
+            value = cache[key] = compute(level, text)
+        return value
+
+    def line_weight(self, level: str, text: str) -> float:
+        return self._cached(self._cache, level, text, self._line_weight)
 
     def _line_weight(self, level: str, text: str) -> float:
         grade, source = self.grade(level, text)
@@ -100,13 +104,7 @@ class SeverityWeights:
         return w
 
     def grade_index(self, level: str, text: str) -> int:
-        key = (level, text)
-        g = self._grades.get(key)
-        if g is None:
-            if len(self._grades) >= self.cache_size:
-                self._grades.clear()
-            g = self._grades[key] = GRADES.index(self.grade(level, text)[0])
-        return g
+        return self._cached(self._grades, level, text, lambda lv, tx: GRADES.index(self.grade(lv, tx)[0]))
 
     def weights(self, levels: list[str], template_ids: np.ndarray, template_text) -> np.ndarray:
         return self._per_pair(self.line_weight, levels, template_ids, template_text, np.float64)
