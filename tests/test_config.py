@@ -49,8 +49,11 @@ def test_unknown_key_names_file_and_key_path(tmp_path):
      r"session\.detector\.flag_broken_invariants: .*valid boolean.*maybe"),
     ("run:\n  text_processes: lots\n", r"(?s)run\.text_processes.*'auto'.*valid integer.*lots"),
     ("run:\n  text_processes: -1\n", r"(?s)run\.text_processes.*greater than or equal to 0"),
+    ("detector:\n  type: novelty\n  flag_new_from: critical\n",
+     r"detector\.flag_new_from: .*'warn', 'error', 'fatal' or 'none'.*critical"),
 ], ids=["bad value", "unknown vectorizer type", "invalid regex", "pattern without message group",
-        "negative word count", "not a boolean", "worker count not a number", "negative worker count"])
+        "negative word count", "not a boolean", "worker count not a number", "negative worker count",
+        "unknown level for flag_new_from"])
 def test_bad_pipelines_name_the_key_and_the_problem(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message):
         load_pipeline(write(tmp_path, text))
