@@ -2,5 +2,5 @@
 
 from logvec.cli import main
 
-if __name__ == "__main__":  # not when a worker process of the text stages imports it as `__mp_main__`
+if __name__ == "__main__":  # importing the module runs nothing
     main()

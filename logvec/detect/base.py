@@ -227,7 +227,7 @@ class Detector:
         flagged = self.flag(scores, sample)
         # an item flagged by a rule of its own (a detector's `flag`) scores at least the threshold, so that a
         # flagged item never reads as under it (explanations, an ensemble's scaled scores)
-        scores = np.where(flagged, np.maximum(scores, np.float32(self.threshold_)), scores).astype(np.float32)
+        scores = np.where(flagged, np.maximum(scores, np.float32(self.threshold_)), scores)
         idx = np.flatnonzero(flagged)
         explanations = dict(zip(idx.tolist(), self.explain(sample, idx, scores))) if len(idx) else {}
         return Detections(scores, flagged, explanations, float(self.threshold_))

@@ -740,13 +740,10 @@ class LocalStore:
         """Service and level alone are looked up in `vec_facets`: a combination a replay changed may linger
         there, but the records of each row are filtered again, so a row too many costs a lookup, never a
         wrong hit."""
-        if f.anomalies_only or f.kind:  # few records: along the partial index of anomalous ones
-            table = "records"
-        elif f.since is not None or f.until is not None:  # the runs of rowids of the writes in that time
-            table = "records"
-        else:
-            table = "vec_facets"
-        return f"SELECT DISTINCT vec FROM {table} WHERE {where}"
+        # the records themselves: few when anomalous (the partial index of anomalous ones), or in a time range
+        # (the runs of rowids of the writes in it)
+        on_records = f.anomalies_only or f.kind or f.since is not None or f.until is not None
+        return f"SELECT DISTINCT vec FROM {'records' if on_records else 'vec_facets'} WHERE {where}"
 
     def _rank_rows(self, query: np.ndarray, candidates: np.ndarray | None, want: int) -> tuple[np.ndarray, np.ndarray]:
         """Vector rows best first with their cosine similarity (exact while small, HNSW beyond)."""
